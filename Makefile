@@ -1,0 +1,31 @@
+# Set-up and the two everyday commands. Both are idempotent: the venv is made
+# once and re-installed only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: train test test-fast lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) train.py
+
+# the whole suite, slow recovery tests included
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --runslow $(PYTEST_ARGS)
+
+# unit tests only (seconds to a minute or two)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dcmmm tests scripts train.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,119 @@
+"""Plain config dict (from Hydra) -> frozen dataclasses used below `run.py`.
+
+Nothing below this module sees a DictConfig: jitted code closes over these
+hashable specs only.
+"""
+
+from dataclasses import dataclass
+
+from dcmmm.errors import ConfigError
+from dcmmm.model.adstock import FAMILIES
+from dcmmm.model.graph import MODES
+from dcmmm.model.mmm import ModelSpec
+from dcmmm.train.loop import TrainSpec
+from dcmmm.train.loss import LossSpec
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    mode: str = "notears"
+    threshold: float = 0.1
+    forbid: tuple = ()
+    require: tuple = ()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: ModelSpec
+    loss: LossSpec
+    train: TrainSpec
+    graph: GraphSpec
+    knot_weeks: int
+    val_weeks: int
+    seed: int
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"missing config key '{dotted}'")
+        node = node[part]
+    return node
+
+
+def _positive(cfg, key, cast=float, allow_zero=False):
+    value = _get(cfg, key)
+    try:
+        value = cast(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config key '{key}' must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=()) -> RunSpec:
+    """Validate the model/optim/train groups and build the specs."""
+    family = _get(cfg, "model.adstock.family")
+    if family not in FAMILIES:
+        raise ConfigError(f"model.adstock.family must be one of {FAMILIES}, got {family!r}")
+    mode = _get(cfg, "model.graph.mode")
+    if mode not in MODES:
+        raise ConfigError(f"model.graph.mode must be one of {MODES}, got {mode!r}")
+    names = list(channel_names)
+
+    def edges(key):
+        out = []
+        for pair in _get(cfg, key) or []:
+            if len(pair) != 2 or any(p not in names for p in pair):
+                raise ConfigError(f"{key} entry {list(pair)} must be [parent, child] among {names}")
+            out.append((names.index(pair[0]), names.index(pair[1])))
+        return tuple(out)
+
+    graph = GraphSpec(mode, _positive(cfg, "model.graph.threshold", allow_zero=True),
+                      edges("model.graph.forbid"), edges("model.graph.require"))
+    model = ModelSpec(
+        n_channels=n_channels,
+        n_controls=n_controls,
+        n_fourier=_positive(cfg, "model.baseline.n_fourier", int, allow_zero=True),
+        adstock_family=family,
+        adstock_enabled=bool(_get(cfg, "model.adstock.enabled")),
+        max_lag=_positive(cfg, "model.adstock.max_lag", int),
+        graph_mode=mode,
+        dynamics_enabled=bool(_get(cfg, "model.dynamics.enabled")),
+        hidden=_positive(cfg, "model.dynamics.hidden", int),
+        max_log_ratio=_positive(cfg, "model.dynamics.max_log_ratio"),
+        region_beta=bool(_get(cfg, "model.region.beta")),
+        region_controls=bool(_get(cfg, "model.region.controls")),
+        region_season=bool(_get(cfg, "model.region.seasonality")),
+        beta_init=_positive(cfg, "model.beta_init"),
+    )
+    loss = LossSpec(
+        huber_delta=_positive(cfg, "optim.huber_delta"),
+        shrinkage=_positive(cfg, "model.region.shrinkage", allow_zero=True),
+        level_penalty=_positive(cfg, "model.baseline.level_penalty", allow_zero=True),
+        m_smoothness=_positive(cfg, "model.dynamics.smoothness", allow_zero=True),
+        m_distance=_positive(cfg, "model.dynamics.distance", allow_zero=True),
+        graph_sem=_positive(cfg, "model.graph.sem", allow_zero=True),
+        graph_l1=_positive(cfg, "model.graph.l1", allow_zero=True),
+        graph_enabled=mode != "none",
+    )
+    train = TrainSpec(
+        max_steps=_positive(cfg, "train.max_steps", int),
+        steps_per_call=_positive(cfg, "train.steps_per_call", int),
+        patience=_positive(cfg, "train.patience", int),
+        learning_rate=_positive(cfg, "optim.learning_rate"),
+        warmup_steps=_positive(cfg, "optim.warmup_steps", int, allow_zero=True),
+        end_lr_fraction=_positive(cfg, "optim.end_lr_fraction", allow_zero=True),
+        weight_decay=_positive(cfg, "optim.weight_decay", allow_zero=True),
+        clip_norm=_positive(cfg, "optim.clip_norm"),
+        dual_every=_positive(cfg, "model.graph.dual_every", int),
+        rho_init=_positive(cfg, "model.graph.rho_init"),
+        rho_max=_positive(cfg, "model.graph.rho_max"),
+        progress=bool(_get(cfg, "train.progress")),
+    )
+    return RunSpec(model, loss, train, graph,
+                   knot_weeks=_positive(cfg, "model.baseline.knot_weeks", int),
+                   val_weeks=_positive(cfg, "train.val_weeks", int, allow_zero=True),
+                   seed=int(_get(cfg, "seed")))

@@ -1,0 +1,154 @@
+"""Channel graph: structural equations between channels' activity (NOTEARS).
+
+x = u + x W, where W[i, j] is how much channel i's activity drives channel j's
+and u is each channel's own (spend-driven) activity. W is learned from the
+activity series by least squares with an L1 penalty under the NOTEARS
+acyclicity constraint (Zheng et al. 2018, "DAGs with NO TEARS")
+
+    h(W) = tr(exp(W ∘ W)) − C = 0,
+
+enforced with an augmented Lagrangian (`α·h + ρ/2·h²`, duals in the train
+state). After training, small edges are cut and remaining cycles are broken
+(`threshold_graph`); that graph is the one every output uses.
+"""
+
+import jax.numpy as jnp
+import jax.scipy.linalg
+import numpy as np
+from flax import nnx
+
+MODES = ("notears", "triangular", "none")
+
+
+def acyclicity(w):
+    """h(W) = tr(exp(W ∘ W)) − C for W[C, C]; 0 iff the weighted graph is acyclic."""
+    return jnp.trace(jax.scipy.linalg.expm(w * w)) - w.shape[0]
+
+
+def allowed_edges(mode: str, n_channels: int, forbid=(), require=()) -> np.ndarray:
+    """Boolean mask [C, C] of edges the model may learn (no self loops).
+
+    `forbid` / `require` are lists of (parent, child) index pairs; required
+    edges are always allowed.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown graph mode {mode!r}; use one of {MODES}")
+    if mode == "none":
+        mask = np.zeros((n_channels, n_channels), bool)
+    elif mode == "triangular":
+        mask = np.triu(np.ones((n_channels, n_channels), bool), k=1)
+    else:
+        mask = ~np.eye(n_channels, dtype=bool)
+    for i, j in forbid:
+        mask[i, j] = False
+    for i, j in require:
+        mask[i, j] = True
+    return mask
+
+
+def masked_graph(raw_w, allowed):
+    """W[C, C] = raw weights with disallowed edges (and the diagonal) zeroed."""
+    return raw_w * allowed
+
+
+def sem_loss(w, xc, weight):
+    """Least-squares structural-equation loss ½·Σ weight·‖xc − xc W‖² / Σ weight.
+
+    xc: [N, C] centred activity (each channel minus its mean), weight: [N].
+    Centring puts each channel's mean into its own activity u, so edges explain
+    co-movement, not shared levels.
+    """
+    resid = xc - xc @ w
+    return 0.5 * jnp.sum(weight[:, None] * resid**2) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+def own_activity(x, w):
+    """u = x (I − W): each channel's own activity, x[T, C] -> [T, C]."""
+    return x - x @ w
+
+
+def propagate(u, w):
+    """Activity implied by own activity u[T, C] through the graph: x = u (I − W)^-1."""
+    eye = jnp.eye(w.shape[0], dtype=w.dtype)
+    return jnp.linalg.solve((eye - w).T, u.T).T
+
+
+def remove_own_activity(x, w, channel: int, fraction=1.0, propagate_to_children=True):
+    """Activity after removing `fraction` of channel c's own activity, x[T, C] -> [T, C].
+
+    The activity c's parents drive stays. With `propagate_to_children`, the
+    change flows through W to the channels c drives (total effect); without,
+    only column c changes (direct effect).
+    """
+    u = own_activity(x, w)
+    delta_u = jnp.zeros_like(x).at[:, channel].set(fraction * u[:, channel])
+    if propagate_to_children:
+        return x - propagate(delta_u, w)
+    return x - delta_u
+
+
+def find_cycle(adj: np.ndarray):
+    """A directed cycle in boolean adj[C, C] as a list of (i, j) edges, or None."""
+    n = adj.shape[0]
+    color = np.zeros(n, int)  # 0 new, 1 on stack, 2 done
+    parent = [-1] * n
+
+    def dfs(start):
+        stack = [(start, iter(np.flatnonzero(adj[start])))]
+        color[start] = 1
+        while stack:
+            node, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                color[node] = 2
+                stack.pop()
+                continue
+            if color[nxt] == 1:
+                cycle, cur = [(node, int(nxt))], node
+                while cur != nxt:
+                    cycle.append((parent[cur], cur))
+                    cur = parent[cur]
+                return cycle
+            if color[nxt] == 0:
+                parent[nxt] = node
+                color[nxt] = 1
+                stack.append((int(nxt), iter(np.flatnonzero(adj[nxt]))))
+        return None
+
+    for s in range(n):
+        if color[s] == 0:
+            cycle = dfs(s)
+            if cycle:
+                return cycle
+    return None
+
+
+def threshold_graph(w, threshold: float, required=()) -> np.ndarray:
+    """The graph used by every output: |W| < threshold cut, then cycles broken.
+
+    While a cycle remains, its weakest edge (smallest |w|, required edges last)
+    is removed, so the result is guaranteed acyclic. Returns W[C, C] (numpy).
+    """
+    w = np.array(w, dtype=np.float64)
+    keep = np.abs(w) >= threshold
+    for i, j in required:
+        keep[i, j] = True
+    w = np.where(keep, w, 0.0)
+    np.fill_diagonal(w, 0.0)
+    req = {(int(i), int(j)) for i, j in required}
+    while (cycle := find_cycle(w != 0)) is not None:
+        i, j = min(cycle, key=lambda e: ((e in req), abs(w[e])))
+        w[i, j] = 0.0
+    return w
+
+
+class ChannelGraph(nnx.Module):
+    """Holds the raw channel graph W[C, C]; edges outside `allowed` stay zero."""
+
+    def __init__(self, allowed: np.ndarray, scale: float = 0.0):
+        self.allowed = nnx.Variable(jnp.asarray(allowed, jnp.float32))
+        self.raw_w = nnx.Param(jnp.full(allowed.shape, scale, jnp.float32))
+
+    def __call__(self):
+        w = masked_graph(self.raw_w[...], self.allowed[...])
+        return w, acyclicity(w)

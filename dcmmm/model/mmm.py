@@ -1,0 +1,162 @@
+"""The model of one region, and its lift over regions.
+
+    ŷ[t] = intercept + level[t] + seasonality[t] + Σ_k γ_k z[t, k]
+           + Σ_c β_c · m[t, c] · hill(adstock(x)[t, c])
+
+in scaled units (KPI / region's training mean; activity / its training mean).
+Region-specific parameters are θ_r = θ_shared + δ_r (β through a softplus);
+adstock, Hill, the channel graph and the GRU are shared. `predict_panel` is
+the one place where the region model is vmapped.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from dcmmm.model import adstock as adstock_lib
+from dcmmm.model.baseline import control_effects, level, seasonality
+from dcmmm.model.dynamics import EffectivenessGRU, effectiveness
+from dcmmm.model.graph import ChannelGraph, masked_graph
+from dcmmm.model.saturation import HillSaturation, hill, hill_k, hill_s
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Static structure of the model (hashable; closed over by jitted code)."""
+
+    n_channels: int
+    n_controls: int
+    n_fourier: int = 2
+    adstock_family: str = "weibull"
+    adstock_enabled: bool = True
+    max_lag: int = 8
+    graph_mode: str = "notears"
+    dynamics_enabled: bool = True
+    hidden: int = 16
+    max_log_ratio: float = 0.5
+    region_beta: bool = True
+    region_controls: bool = True
+    region_season: bool = True
+    beta_init: float = 0.05
+
+
+class Statics(NamedTuple):
+    """Inputs shared by all regions."""
+
+    fourier: jax.Array  # [T, 2F] Fourier terms of the real week of year
+    level_basis: jax.Array  # [T, J] interpolation basis of the local level
+    trend: jax.Array  # [T] centred time, 0 at the last training week, 1 = one year
+    allowed: jax.Array  # [C, C] 1.0 where the channel graph may have an edge
+
+
+class Prediction(NamedTuple):
+    """Prediction and its additive components (scaled units); leading [R] when lifted."""
+
+    y: jax.Array  # [T]
+    intercept: jax.Array  # [T]
+    level: jax.Array  # [T]
+    seasonality: jax.Array  # [T]
+    controls: jax.Array  # [T, K]
+    media: jax.Array  # [T, C]
+    effectiveness: jax.Array  # [T, C] multiplier m
+
+
+def context_features(statics: Statics, z):
+    """GRU input [T, 2F + 1 + K]: calendar, trend and controls (never the KPI)."""
+    return jnp.concatenate([statics.fourier, statics.trend[:, None], z], axis=1)
+
+
+def channel_betas(spec: ModelSpec, shared: dict, region: dict):
+    """β[C] ≥ 0 of one region = softplus(shared + region offset)."""
+    raw = shared["beta"] + (region["beta"] if spec.region_beta else 0.0)
+    return jax.nn.softplus(raw)
+
+
+def adstock_kernel(spec: ModelSpec, shared: dict):
+    """Normalised adstock kernel w[C, L] (a unit impulse when adstock is disabled)."""
+    if not spec.adstock_enabled:
+        return jnp.eye(1, spec.max_lag).repeat(spec.n_channels, axis=0)
+    return adstock_lib.adstock_weights(spec.adstock_family, shared["adstock"], spec.max_lag)
+
+
+def predict_region(spec: ModelSpec, shared: dict, region: dict, x, z, statics: Statics) -> Prediction:
+    """One region: x[T, C] scaled activity, z[T, K] standardised controls -> Prediction."""
+    w = adstock_kernel(spec, shared)
+    saturated = hill(
+        adstock_lib.adstock(x, w),
+        hill_k(shared["hill"]["raw_k"]),
+        hill_s(shared["hill"]["raw_s"]),
+    )
+    if spec.dynamics_enabled:
+        m = effectiveness(shared["gru"], context_features(statics, z), spec.max_log_ratio)
+    else:
+        m = jnp.ones_like(x)
+    media = channel_betas(spec, shared, region) * m * saturated
+    season_coef = shared["season"] + (region["season"] if spec.region_season else 0.0)
+    gamma = shared["gamma"] + (region["gamma"] if spec.region_controls else 0.0)
+    n_weeks = x.shape[0]
+    intercept = jnp.full(n_weeks, region["intercept"])
+    lvl = level(region["level"], statics.level_basis)
+    season = seasonality(season_coef, statics.fourier)
+    controls = control_effects(gamma, z)
+    y = intercept + lvl + season + controls.sum(axis=1) + media.sum(axis=1)
+    return Prediction(y, intercept, lvl, season, controls, media, m)
+
+
+def predict_panel(spec: ModelSpec, params: dict, x, z, statics: Statics) -> Prediction:
+    """All regions: x[R, T, C], z[R, T, K] -> Prediction with a leading R axis."""
+    return jax.vmap(predict_region, in_axes=(None, None, 0, 0, 0, None))(
+        spec, params["shared"], params["region"], x, z, statics
+    )
+
+
+def graph_weights(params: dict, statics: Statics):
+    """The learned (un-thresholded) channel graph W[C, C]."""
+    return masked_graph(params["shared"]["graph"]["raw_w"], statics.allowed)
+
+
+def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
+    """Data-driven initial parameters.
+
+    x: [R, T, C] scaled activity, y: [R, T] scaled KPI, fit_mask: [R, T] cells
+    used for fitting. Hill k starts at the median positive activity, β small,
+    intercepts at each region's mean KPI minus the initial media effect.
+    """
+    x = np.asarray(x)
+    n_regions, _, n_ch = x.shape
+    n_ctrl = spec.n_controls
+    positive = x[x > 0]
+    k0 = np.full(n_ch, np.median(positive) if positive.size else 1.0)
+    for c in range(n_ch):
+        pos_c = x[..., c][x[..., c] > 0]
+        if pos_c.size:
+            k0[c] = np.median(pos_c)
+    rngs = nnx.Rngs(key)
+    pure = lambda module: nnx.to_pure_dict(nnx.state(module, nnx.Param))  # noqa: E731
+    gru = EffectivenessGRU(statics.fourier.shape[1] + 1 + n_ctrl, spec.hidden, n_ch, rngs=rngs)
+    beta_raw = float(np.log(np.expm1(spec.beta_init)))
+    shared = {
+        "adstock": adstock_lib.init_adstock_params(spec.adstock_family, n_ch),
+        "hill": pure(HillSaturation(k0, 1.0)),
+        "beta": jnp.full(n_ch, beta_raw),
+        "season": jnp.zeros(statics.fourier.shape[1]),
+        "gamma": jnp.zeros(n_ctrl),
+        "graph": {"raw_w": pure(ChannelGraph(np.asarray(statics.allowed) > 0))["raw_w"]},
+        "gru": pure(gru),
+    }
+    n_knots = statics.level_basis.shape[1]
+    y_mean = np.sum(np.asarray(y) * fit_mask, axis=1) / np.maximum(fit_mask.sum(axis=1), 1)
+    media0 = spec.beta_init * 0.5 * n_ch
+    region = {
+        "intercept": jnp.asarray(y_mean - media0, jnp.float32),
+        "level": jnp.zeros((n_regions, n_knots - 1)),
+        "beta": jnp.zeros((n_regions, n_ch)),
+        "season": jnp.zeros((n_regions, statics.fourier.shape[1])),
+        "gamma": jnp.zeros((n_regions, n_ctrl)),
+    }
+    params = {"shared": shared, "region": region}
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

@@ -1,0 +1,237 @@
+"""One run: load -> fit -> analyse -> write the files of DESIGN section 7.
+
+This is the only module that knows about files on disk and Hydra's config.
+"""
+
+import hashlib
+import json
+import logging
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from dcmmm.analysis.effects import incremental_effects
+from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
+from dcmmm.config import RunSpec, run_spec
+from dcmmm.data import synthetic
+from dcmmm.data.panel import DataSpec, Panel, load_panel
+from dcmmm.data.scaling import Scalers, fit_scalers
+from dcmmm.errors import ConfigError
+from dcmmm.model.graph import threshold_graph
+from dcmmm.model.mmm import graph_weights, init_params, predict_panel
+from dcmmm.train.inputs import make_batch, make_split, make_statics
+from dcmmm.train.loop import fit
+
+logger = logging.getLogger(__name__)
+PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
+            "orbax-checkpoint")
+
+
+def data_spec(cfg: dict, val_weeks: int, keys: dict | None = None) -> DataSpec:
+    """DataSpec from the `data` group (or the generator's column keys)."""
+    d = dict(cfg["data"])
+    if keys is not None:
+        d.update(keys)
+    for key in ("kpi", "channels"):
+        if d.get(key) in (None, "???"):
+            raise ConfigError(f"data.{key} is required")
+    tup = lambda v: None if v is None else tuple(v)  # noqa: E731
+    if isinstance(d["channels"], str):
+        raise ConfigError("data.channels must be a list of column names")
+    return DataSpec(
+        kpi=d["kpi"], channels=tuple(d["channels"]), path=d.get("path"), date=d.get("date", "date"),
+        region=d.get("region"), spend=tup(d.get("spend")), names=tup(d.get("names")),
+        controls=tuple(d.get("controls") or ()), holdout_weeks=int(d["holdout_weeks"]),
+        val_weeks=val_weeks, zero_runs=d.get("zero_runs", "mask"),
+    )
+
+
+def load_data(cfg: dict, run_dir: Path, val_weeks: int) -> tuple[Panel, Path | None, dict | None]:
+    """The panel, the data file it came from, and the generator's truth (synthetic data)."""
+    source = cfg["data"].get("source", "file")
+    if source == "synthetic":
+        scenario = synthetic.scenario(cfg["data"]["scenario"])
+        overrides = {k: cfg["data"][k] for k in ("n_regions", "n_weeks") if cfg["data"].get(k)}
+        if overrides:
+            import dataclasses
+
+            scenario = dataclasses.replace(scenario, **overrides)
+        frame, truth, _ = synthetic.simulate(scenario, seed=int(cfg["data"]["synthetic_seed"]))
+        data_dir = run_dir / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / f"{scenario.name}.csv"
+        frame.to_csv(path, index=False)
+        (data_dir / "truth.json").write_text(json.dumps(truth, indent=2))
+        keys = dict(synthetic.data_keys(scenario), path=str(path))
+        return load_panel(data_spec(cfg, val_weeks, keys)), path, truth
+    if source != "file":
+        raise ConfigError(f"data.source must be 'synthetic' or 'file', got {source!r}")
+    spec = data_spec(cfg, val_weeks)
+    return load_panel(spec), Path(spec.path), None
+
+
+def sha256(path: Path | None) -> str | None:
+    if path is None or not path.exists():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, allow_nan=False, default=float) + "\n")
+
+
+def clean(obj):
+    """Replace NaN/inf by None so JSON outputs never hold NaN."""
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
+    week = np.arange(panel.n_weeks)
+    return np.where(week < n_fit, "train", np.where(week < n_train, "validation", "holdout"))
+
+
+def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec):
+    """Build inputs, initialise and fit. Returns (params, batch, statics, split, result)."""
+    split = make_split(panel, spec.val_weeks)
+    statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
+                           spec.graph.forbid, spec.graph.require)
+    batch = make_batch(panel, scalers, split)
+    params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
+                         np.asarray(batch.fit_w), statics)
+    result = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed)
+    return result.params, batch, statics, split, result
+
+
+def main(cfg: dict, run_dir: str | Path) -> dict:
+    """Run one experiment into `run_dir`; returns metrics.json's content."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    val_weeks = int(cfg["train"]["val_weeks"])
+    panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
+    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels)
+    scalers = fit_scalers(panel)
+    scalers.save(run_dir / "scalers.json")
+    logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
+                panel.n_weeks, panel.n_channels, panel.n_controls)
+
+    params, batch, statics, split, result = fit_panel(panel, scalers, spec)
+    logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
+                result.fit_seconds, result.best_step)
+
+    pred = predict_panel(spec.model, params, batch.x, batch.z, statics)
+    kpi_mean = scalers.kpi_mean
+    yhat = np.asarray(pred.y, np.float64) * kpi_mean[:, None]
+    week = np.arange(panel.n_weeks)[None, :]
+    masks = {
+        "train": panel.mask & (week < split.n_fit),
+        "validation": panel.mask & (week >= split.n_fit) & (week < split.n_train),
+        "holdout": panel.mask & (week >= split.n_train),
+    }
+    metrics = {name: fit_metrics(panel.y, yhat, m, kpi_mean) for name, m in masks.items()}
+    metrics["naive_holdout"] = naive_holdout_metrics(
+        panel.y, panel.train_mask, masks["holdout"], split.n_train, kpi_mean)
+    metrics.update(fit_seconds=result.fit_seconds, steps=result.steps, best_step=result.best_step)
+    write_json(run_dir / "metrics.json", clean(metrics))
+
+    labels = panel.period_labels()
+    regions = np.repeat(np.array(panel.regions, dtype=object), panel.n_weeks)
+    dates = np.tile(np.array(labels, dtype=object), panel.n_regions)
+    actual = np.where(panel.mask, panel.y, np.nan).ravel()
+    pd.DataFrame({
+        "region": regions, "date": dates,
+        "split": np.tile(split_labels(panel, split.n_fit, split.n_train), panel.n_regions),
+        "actual": actual, "predicted": yhat.ravel(),
+    }).to_csv(run_dir / "predictions.csv", index=False, na_rep="")
+
+    scale = kpi_mean[:, None]
+    decomposition = {"region": regions, "date": dates,
+                     "intercept": (np.asarray(pred.intercept) * scale).ravel(),
+                     "trend": (np.asarray(pred.level) * scale).ravel(),
+                     "seasonality": (np.asarray(pred.seasonality) * scale).ravel()}
+    for k, name in enumerate(panel.controls):
+        decomposition[f"control:{name}"] = (np.asarray(pred.controls[..., k]) * scale).ravel()
+    for c, name in enumerate(panel.channels):
+        decomposition[f"channel:{name}"] = (np.asarray(pred.media[..., c]) * scale).ravel()
+    decomp = pd.DataFrame(decomposition)
+    decomp["predicted"] = decomp.drop(columns=["region", "date"]).sum(axis=1)
+    decomp.to_csv(run_dir / "decomposition.csv", index=False)
+
+    w_used = threshold_graph(np.asarray(graph_weights(params, statics)), spec.graph.threshold,
+                             spec.graph.require)
+    edges = [(panel.channels[i], panel.channels[j], w_used[i, j]) for i, j in zip(*np.nonzero(w_used))]
+    pd.DataFrame(edges, columns=["parent", "child", "weight"]).to_csv(run_dir / "dag.csv", index=False)
+
+    inc = incremental_effects(spec.model, params, batch.x, batch.z, statics, w_used, kpi_mean)
+    channels = pd.DataFrame({
+        "channel": panel.channels,
+        "activity": panel.media.sum(axis=(0, 1)),
+        "spend": panel.spend.sum(axis=(0, 1)) if panel.spend is not None else np.nan,
+        "incremental_direct": inc.direct.sum(axis=0),
+        "incremental_mediated": inc.mediated.sum(axis=0),
+        "incremental_total": inc.total.sum(axis=0),
+    })
+    total = channels["incremental_total"].sum()
+    channels["share"] = channels["incremental_total"] / total if total > 0 else np.nan
+    channels["roi_direct"] = channels["incremental_direct"] / channels["spend"]
+    channels["roi"] = channels["incremental_total"] / channels["spend"]
+    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+
+    info = {
+        "seed": spec.seed,
+        "versions": versions(),
+        "devices": [str(d) for d in jax.devices()],
+        "data_file": str(data_path) if data_path else None,
+        "data_sha256": sha256(data_path),
+        "git_commit": git_commit(),
+        "regions": panel.n_regions, "weeks": panel.n_weeks, "channels": list(panel.channels),
+        "missing_cells": {str(k): int(v) for k, v in panel.missing_cells.items()},
+        "missing_cells_total": int(sum(panel.missing_cells.values())),
+        "outages": [list(o) for o in panel.outages],
+        "split": {"fit_weeks": split.n_fit, "validation_weeks": split.n_train - split.n_fit,
+                  "holdout_weeks": panel.n_weeks - split.n_train},
+        "wall_seconds": time.time() - started,
+    }
+    write_json(run_dir / "run_info.json", clean(info))
+    if truth is not None:
+        logger.info("synthetic truth written to %s", run_dir / "data" / "truth.json")
+    return metrics
+
+
+__all__ = ["main", "fit_panel", "data_spec", "jnp"]

@@ -1,0 +1,61 @@
+"""From a validated Panel and its Scalers to the model's arrays.
+
+Splits (DESIGN section 4): the last `holdout_weeks` weeks are the holdout
+(never fitted, never used for selection); the last `val_weeks` training weeks
+are the validation window for early stopping; the weeks before are fitted.
+"""
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from dcmmm.data.panel import Panel
+from dcmmm.data.scaling import Scalers
+from dcmmm.model.baseline import WEEKS_PER_YEAR, fourier_features, level_basis
+from dcmmm.model.graph import allowed_edges
+from dcmmm.model.mmm import Statics
+from dcmmm.train.loss import Batch
+
+
+class Split(NamedTuple):
+    n_fit: int  # weeks [0, n_fit) are fitted
+    n_train: int  # weeks [n_fit, n_train) are validation; [n_train, T) holdout
+
+
+def make_split(panel: Panel, val_weeks: int) -> Split:
+    n_train = panel.n_train
+    return Split(max(n_train - val_weeks, 1), n_train)
+
+
+def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, graph_mode: str,
+                 forbid=(), require=(), level_weeks: int | None = None) -> Statics:
+    """Calendar features, level basis (knots over the first `level_weeks` weeks,
+    default the fitted weeks) and the allowed-edge mask of the channel graph."""
+    n_weeks = panel.n_weeks
+    trend = (np.arange(n_weeks) - (split.n_train - 1)) / WEEKS_PER_YEAR
+    basis = level_basis(n_weeks, level_weeks or split.n_fit, knot_weeks)
+    allowed = allowed_edges(graph_mode, panel.n_channels, forbid, require)
+    return Statics(
+        fourier=jnp.asarray(fourier_features(panel.week_of_year, n_fourier), jnp.float32),
+        level_basis=jnp.asarray(basis, jnp.float32),
+        trend=jnp.asarray(trend, jnp.float32),
+        allowed=jnp.asarray(allowed, jnp.float32),
+    )
+
+
+def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None) -> Batch:
+    """Scaled arrays and cell weights; `media` [R, T, C] replaces the panel's activity."""
+    media = panel.media if media is None else media
+    x = scalers.scale_media(media)
+    z = scalers.scale_controls(panel.z)
+    y = np.where(panel.mask, scalers.scale_kpi(panel.y), 0.0)
+    week = np.arange(panel.n_weeks)[None, :]
+    fit_w = panel.mask & (week < split.n_fit)
+    val_w = panel.mask & (week >= split.n_fit) & (week < split.n_train)
+    train_rows = panel.observed & (week < split.n_train)
+    counts = np.maximum(train_rows.sum(axis=1), 1)[:, None]
+    x_mean = (x * train_rows[..., None]).sum(axis=1) / counts
+    xc = (x - x_mean[:, None, :]) * train_rows[..., None]
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows))

@@ -1,0 +1,170 @@
+"""Training: one pure jitted step, several fused per call, early stopping.
+
+The train state is one pytree (params, optimiser state, step, augmented-
+Lagrangian duals α and ρ, the last h(W), PRNG key). The dual update
+α ← α + ρ·h(W), with ρ growing when h does not fall enough, runs inside the
+jitted step every `dual_every` steps, so the step compiles once.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from dcmmm.model.mmm import ModelSpec, Statics
+from dcmmm.train.loss import Batch, LossSpec, loss_terms, validation_mse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Optimiser and schedule settings."""
+
+    max_steps: int = 2000
+    steps_per_call: int = 50
+    patience: int = 600  # steps without a better validation score before stopping
+    learning_rate: float = 0.02
+    warmup_steps: int = 100
+    end_lr_fraction: float = 0.05
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    dual_every: int = 100
+    rho_init: float = 1.0
+    rho_growth: float = 10.0
+    rho_max: float = 1e6
+    progress: bool = True
+
+
+class TrainState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    step: jax.Array
+    alpha: jax.Array
+    rho: jax.Array
+    h_prev: jax.Array
+    key: jax.Array
+
+
+class FitResult(NamedTuple):
+    params: dict  # parameters with the best validation score
+    state: TrainState  # the final train state
+    best_step: int
+    steps: int
+    history: list  # dicts of scalar metrics per call
+    fit_seconds: float
+
+
+def make_optimizer(tspec: TrainSpec) -> optax.GradientTransformation:
+    """Global-norm clipping + AdamW with warmup and cosine decay."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=tspec.learning_rate,
+        warmup_steps=min(tspec.warmup_steps, max(tspec.max_steps - 1, 1)),
+        decay_steps=max(tspec.max_steps, tspec.warmup_steps + 1),
+        end_value=tspec.learning_rate * tspec.end_lr_fraction,
+    )
+    decay_mask = lambda p: jax.tree.map_with_path(  # noqa: E731
+        lambda path, _: any(getattr(k, "key", None) == "gru" for k in path), p
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(tspec.clip_norm),
+        optax.adamw(schedule, weight_decay=tspec.weight_decay, mask=decay_mask),
+    )
+
+
+def init_state(params: dict, optimizer, tspec: TrainSpec, seed: int) -> TrainState:
+    return TrainState(
+        params=params,
+        opt_state=optimizer.init(params),
+        step=jnp.zeros((), jnp.int32),
+        alpha=jnp.zeros(()),
+        rho=jnp.asarray(tspec.rho_init, jnp.float32),
+        h_prev=jnp.asarray(jnp.inf, jnp.float32),
+        key=jax.random.key(seed),
+    )
+
+
+def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
+    """train_step(state, batch, statics) -> (state, metrics); pure, not jitted."""
+
+    def train_step(state: TrainState, batch: Batch, statics: Statics):
+        grad_fn = jax.value_and_grad(loss_terms, has_aux=True)
+        (loss, terms), grads = grad_fn(
+            state.params, state.alpha, state.rho, batch, statics, spec, lspec
+        )
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        step = state.step + 1
+        h = terms["h"]
+        dual_now = (step % tspec.dual_every) == 0
+        alpha = jnp.where(dual_now, state.alpha + state.rho * h, state.alpha)
+        grow = dual_now & (h > 0.25 * state.h_prev)
+        rho = jnp.where(grow, jnp.minimum(state.rho * tspec.rho_growth, tspec.rho_max), state.rho)
+        h_prev = jnp.where(dual_now, h, state.h_prev)
+        metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
+        return TrainState(params, opt_state, step, alpha, rho, h_prev, state.key), metrics
+
+    return train_step
+
+
+def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
+    """Jitted call running `steps_per_call` fused steps; returns the state,
+    the last step's metrics and the validation MSE after the call."""
+    step_fn = make_train_step(spec, lspec, tspec, optimizer)
+
+    def call(state, batch, statics):
+        state, metrics = jax.lax.scan(
+            lambda s, _: step_fn(s, batch, statics), state, None, length=tspec.steps_per_call
+        )
+        last = jax.tree.map(lambda m: m[-1], metrics)
+        last["val_mse"] = validation_mse(state.params, batch, statics, spec)
+        return state, last
+
+    return jax.jit(call, donate_argnums=0)
+
+
+def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
+        tspec: TrainSpec, seed: int = 0) -> FitResult:
+    """Train from `params`; keep the parameters with the best validation MSE.
+
+    With no validation cells (val_w all zero), the final parameters are kept.
+    Stops early after `patience` steps without improvement.
+    """
+    optimizer = make_optimizer(tspec)
+    state = init_state(jax.tree.map(jnp.copy, params), optimizer, tspec, seed)  # state is donated
+    train_call = make_train_call(spec, lspec, tspec, optimizer)
+    has_val = bool(np.asarray(batch.val_w).sum() > 0)
+    n_calls = max(1, -(-tspec.max_steps // tspec.steps_per_call))
+    best = (np.inf, None, 0)
+    history = []
+    start = time.perf_counter()
+    bar = tqdm(total=n_calls * tspec.steps_per_call, disable=not tspec.progress, unit="step",
+               desc="fit", leave=False)
+    for _ in range(n_calls):
+        state, metrics = train_call(state, batch, statics)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        step = int(state.step)
+        metrics["step"] = step
+        history.append(metrics)
+        if not np.isfinite(metrics["loss"]) or not np.isfinite(metrics["grad_norm"]):
+            raise FloatingPointError(f"non-finite loss or gradient at step {step}")
+        bar.update(tspec.steps_per_call)
+        bar.set_postfix(loss=f"{metrics['loss']:.4g}", val=f"{metrics['val_mse']:.4g}",
+                        h=f"{metrics['h']:.2g}")
+        score = metrics["val_mse"] if has_val else -step
+        if score < best[0]:
+            best = (score, jax.tree.map(jnp.copy, state.params), step)
+        elif has_val and step - best[2] >= tspec.patience:
+            logger.info("early stop at step %d (best validation at step %d)", step, best[2])
+            break
+    bar.close()
+    jax.block_until_ready(state.params)
+    seconds = time.perf_counter() - start
+    return FitResult(best[1], state, best[2], int(state.step), history, seconds)

@@ -1,0 +1,87 @@
+"""The training loss (scaled units).
+
+    loss = masked Huber(ŷ − y)                                   fit
+         + shrinkage · mean_r Σ δ_r²                              regions
+         + level_penalty · mean_r Σ_j Δlevel_j²                   random walk
+         + m_smoothness · mean (log m_t − log m_{t−1})²
+         + m_distance · mean (log m)²                              dynamics
+         + sem · ½‖xc − xc W‖² + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²    channel graph
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dcmmm.model.graph import acyclicity, sem_loss
+from dcmmm.model.mmm import ModelSpec, Statics, graph_weights, predict_panel
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Weights of the loss terms (all in scaled-KPI loss units)."""
+
+    huber_delta: float = 0.2
+    shrinkage: float = 1e-3
+    level_penalty: float = 0.05
+    m_smoothness: float = 1.0
+    m_distance: float = 1e-2
+    graph_sem: float = 1.0
+    graph_l1: float = 0.01
+    graph_enabled: bool = True
+
+
+class Batch(NamedTuple):
+    """Region-first training arrays."""
+
+    x: jax.Array  # [R, T, C] scaled activity
+    z: jax.Array  # [R, T, K] standardised controls
+    y: jax.Array  # [R, T] scaled KPI (0 where not observed)
+    fit_w: jax.Array  # [R, T] weight of a cell in the fit (training weeks before validation)
+    val_w: jax.Array  # [R, T] weight of a cell in the validation score
+    xc: jax.Array  # [R, T, C] activity centred per (region, channel) over training weeks
+    sem_w: jax.Array  # [R, T] weight of a week in the graph's SEM loss
+
+
+def masked_mean(values, weight):
+    """Σ weight·values / Σ weight (0 when the weight is all zero)."""
+    return jnp.sum(weight * values) / jnp.maximum(jnp.sum(weight), 1e-9)
+
+
+def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec):
+    """Total loss and a dict of its scalar parts."""
+    pred = predict_panel(spec, params, batch.x, batch.z, statics)
+    resid = pred.y - batch.y
+    fit = masked_mean(optax.huber_loss(resid, delta=lspec.huber_delta), batch.fit_w)
+    region = params["region"]
+    offsets = [region["beta"], region["season"], region["gamma"]]
+    shrink = sum(jnp.sum(o**2) for o in offsets) / batch.x.shape[0]
+    level_rw = jnp.sum(region["level"] ** 2) / batch.x.shape[0]
+    log_m = jnp.log(pred.effectiveness)
+    m_smooth = jnp.mean(jnp.diff(log_m, axis=1) ** 2)
+    m_dist = jnp.mean(log_m**2)
+    terms = {
+        "fit": fit,
+        "shrinkage": lspec.shrinkage * shrink,
+        "level": lspec.level_penalty * level_rw,
+        "dynamics": lspec.m_smoothness * m_smooth + lspec.m_distance * m_dist,
+    }
+    w = graph_weights(params, statics)
+    h = acyclicity(w)
+    if lspec.graph_enabled:
+        n_ch = batch.xc.shape[-1]
+        sem = sem_loss(w, batch.xc.reshape(-1, n_ch), batch.sem_w.reshape(-1))
+        terms["graph"] = (
+            lspec.graph_sem * sem + lspec.graph_l1 * jnp.sum(jnp.abs(w)) + alpha * h + 0.5 * rho * h**2
+        )
+    total = sum(terms.values())
+    terms["h"] = h
+    return total, terms
+
+
+def validation_mse(params, batch: Batch, statics: Statics, spec: ModelSpec):
+    """Mean squared error (scaled units) over the validation cells."""
+    pred = predict_panel(spec, params, batch.x, batch.z, statics)
+    return masked_mean((pred.y - batch.y) ** 2, batch.val_w)

@@ -1,0 +1,96 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+from dcmmm.model.graph import (
+    ChannelGraph,
+    acyclicity,
+    allowed_edges,
+    find_cycle,
+    propagate,
+    remove_own_activity,
+    threshold_graph,
+)
+
+
+def test_h_zero_for_triangular():
+    w = jnp.triu(jax.random.normal(jax.random.key(1), (5, 5)), k=1)
+    assert abs(float(acyclicity(w))) < 1e-5
+
+
+@pytest.mark.parametrize("a,b", [(0.5, 0.8), (1.0, 1.0), (0.2, 1.5)])
+def test_h_two_cycle_closed_form(a, b):
+    w = jnp.array([[0.0, a], [b, 0.0]])
+    np.testing.assert_allclose(float(acyclicity(w)), 2 * np.cosh(a * b) - 2, rtol=1e-5)
+
+
+def test_h_and_gradient_match_scipy_expm_float64():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        w = rng.normal(size=(4, 4)) * 0.7
+        h = float(acyclicity(jnp.asarray(w)))
+        e = scipy.linalg.expm(w * w)
+        np.testing.assert_allclose(h, np.trace(e) - 4, rtol=1e-10)
+        grad = np.asarray(jax.grad(acyclicity)(jnp.asarray(w)))
+        np.testing.assert_allclose(grad, e.T * 2 * w, rtol=1e-8, atol=1e-10)
+        # and against a finite difference of the scipy oracle
+        eps = 1e-6
+        d = np.zeros_like(w)
+        d[1, 2] = eps
+        fd = (np.trace(scipy.linalg.expm((w + d) ** 2)) - np.trace(scipy.linalg.expm((w - d) ** 2))) / (2 * eps)
+        np.testing.assert_allclose(grad[1, 2], fd, rtol=1e-5)
+
+
+def test_allowed_edges_modes():
+    assert not allowed_edges("none", 3).any()
+    tri = allowed_edges("triangular", 3)
+    assert tri[0, 1] and not tri[1, 0] and not tri[0, 0]
+    full = allowed_edges("notears", 3, forbid=[(0, 1)], require=[(2, 0)])
+    assert not full[0, 1] and full[2, 0] and not np.diag(full).any()
+
+
+def test_threshold_cuts_small_and_breaks_cycles():
+    w = np.array([[0.0, 0.9, 0.05], [0.0, 0.0, 0.7], [0.3, 0.0, 0.0]])
+    out = threshold_graph(w, 0.1)
+    assert out[0, 2] == 0.0  # below threshold
+    assert out[2, 0] == 0.0  # weakest edge of the cycle 0->1->2->0
+    assert out[0, 1] == 0.9 and out[1, 2] == 0.7
+    assert find_cycle(out != 0) is None
+
+
+def test_threshold_always_acyclic_random():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        w = rng.normal(size=(6, 6))
+        out = threshold_graph(w, 0.2)
+        assert find_cycle(out != 0) is None
+        assert abs(float(acyclicity(jnp.asarray(out, jnp.float32)))) < 1e-3 or np.abs(out).max() > 3
+
+
+def test_required_edges_survive_threshold():
+    w = np.array([[0.0, 0.01], [0.0, 0.0]])
+    assert threshold_graph(w, 0.1, required=[(0, 1)])[0, 1] == 0.01
+
+
+def test_remove_own_activity_direct_and_total():
+    # channel 0 drives channel 1 with weight 0.5
+    w = jnp.array([[0.0, 0.5], [0.0, 0.0]])
+    u = jnp.array([[2.0, 1.0], [4.0, 1.0]])
+    x = propagate(u, w)
+    np.testing.assert_allclose(x, [[2.0, 2.0], [4.0, 3.0]], rtol=1e-6)
+    total = remove_own_activity(x, w, 0, propagate_to_children=True)
+    np.testing.assert_allclose(total, [[0.0, 1.0], [0.0, 1.0]], atol=1e-6)
+    direct = remove_own_activity(x, w, 0, propagate_to_children=False)
+    np.testing.assert_allclose(direct, [[0.0, 2.0], [0.0, 3.0]], atol=1e-6)
+    # removing the child's own activity keeps the driven part
+    child = remove_own_activity(x, w, 1)
+    np.testing.assert_allclose(child, [[2.0, 1.0], [4.0, 2.0]], atol=1e-6)
+
+
+def test_module_masks_disallowed():
+    g = ChannelGraph(allowed_edges("triangular", 3), scale=0.3)
+    w, h = g()
+    assert float(w[1, 0]) == 0.0 and float(w[0, 1]) == pytest.approx(0.3)
+    assert abs(float(h)) < 1e-6

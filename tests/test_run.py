@@ -1,0 +1,92 @@
+"""Config composition, a tiny end-to-end run, and bad input through train.py."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from dcmmm.run import main as run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+GROUPS = ["data", "model", "optim", "train", "mesh", "budget"]
+TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
+        "model.dynamics.hidden=2", "train.progress=false"]
+
+
+def _compose(overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_option_composes(group):
+    for option in _options(group):
+        overrides = [f"{group}={option}"]
+        if group == "data" and option == "csv":
+            overrides += ["data.path=x.csv", "data.kpi=y", "data.channels=[a]"]
+        cfg = _compose(overrides)
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_experiment_composes(experiment):
+    cfg = _compose([f"+experiment={experiment}"])
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+def test_two_step_end_to_end(tmp_path):
+    cfg = OmegaConf.to_container(_compose(TINY), resolve=True)
+    metrics = run_main(cfg, tmp_path)
+    for name in ["metrics.json", "predictions.csv", "decomposition.csv", "run_info.json",
+                 "scalers.json", "channels.csv", "dag.csv"]:
+        assert (tmp_path / name).exists(), name
+    assert metrics["steps"] == 2
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    for split in ("train", "validation", "holdout"):
+        assert set(saved[split]) == {"r2", "rmse", "mape", "scaled_rmse", "median_region_r2"}
+    assert set(saved["naive_holdout"]) == {"last_value", "region_mean", "seasonal_naive"}
+    pred = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(pred.columns) == ["region", "date", "split", "actual", "predicted"]
+    assert len(pred) == 4 * 60 and pred["predicted"].notna().all()
+    assert set(pred["split"]) == {"train", "validation", "holdout"}
+    decomp = pd.read_csv(tmp_path / "decomposition.csv")
+    parts = decomp.drop(columns=["region", "date", "predicted"]).sum(axis=1)
+    np.testing.assert_allclose(parts, decomp["predicted"], rtol=1e-9)
+    np.testing.assert_allclose(decomp["predicted"], pred["predicted"], rtol=1e-5)
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["seed"] == 0 and len(info["data_sha256"]) == 64 and info["versions"]["jax"]
+
+
+def _train(args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_bad_input_one_line_exit_2(tmp_path):
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=60, freq="W-MON"),
+                          "sales": 100.0, "tv": 1.0})
+    frame.loc[3, "tv"] = -3.0
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    proc = _train(["data=csv", f"data.path={tmp_path / 'bad.csv'}", "data.kpi=sales",
+                   "data.channels=[tv]", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert lines[-1].startswith("dcmmm: error:") and "tv" in lines[-1] and "-3" in lines[-1]
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_required_key_exit_2(tmp_path):
+    proc = _train(["data=csv", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "data.path" in proc.stderr
