@@ -31,6 +31,8 @@ class RunSpec:
     knot_weeks: int
     val_weeks: int
     seed: int
+    refit_steps: int = 0
+    refit_lr_fraction: float = 0.2
 
 
 def _get(cfg: dict, dotted: str):
@@ -53,7 +55,8 @@ def _positive(cfg, key, cast=float, allow_zero=False):
     return value
 
 
-def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=()) -> RunSpec:
+def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
+             has_spend: bool = False) -> RunSpec:
     """Validate the model/optim/train groups and build the specs."""
     family = _get(cfg, "model.adstock.family")
     if family not in FAMILIES:
@@ -98,6 +101,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=()) -> R
         graph_sem=_positive(cfg, "model.graph.sem", allow_zero=True),
         graph_l1=_positive(cfg, "model.graph.l1", allow_zero=True),
         graph_enabled=mode != "none",
+        graph_own_spend=has_spend,
     )
     train = TrainSpec(
         max_steps=_positive(cfg, "train.max_steps", int),
@@ -116,4 +120,6 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=()) -> R
     return RunSpec(model, loss, train, graph,
                    knot_weeks=_positive(cfg, "model.baseline.knot_weeks", int),
                    val_weeks=_positive(cfg, "train.val_weeks", int, allow_zero=True),
-                   seed=int(_get(cfg, "seed")))
+                   seed=int(_get(cfg, "seed")),
+                   refit_steps=_positive(cfg, "train.refit_steps", int, allow_zero=True),
+                   refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"))

@@ -3,6 +3,7 @@
 This is the only module that knows about files on disk and Hydra's config.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -60,8 +61,6 @@ def load_data(cfg: dict, run_dir: Path, val_weeks: int) -> tuple[Panel, Path | N
         scenario = synthetic.scenario(cfg["data"]["scenario"])
         overrides = {k: cfg["data"][k] for k in ("n_regions", "n_weeks") if cfg["data"].get(k)}
         if overrides:
-            import dataclasses
-
             scenario = dataclasses.replace(scenario, **overrides)
         frame, truth, _ = synthetic.simulate(scenario, seed=int(cfg["data"]["synthetic_seed"]))
         data_dir = run_dir / "data"
@@ -127,14 +126,33 @@ def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
 
 
 def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec):
-    """Build inputs, initialise and fit. Returns (params, batch, statics, split, result)."""
+    """Build inputs, initialise and fit. Returns (params, batch, statics, split, result).
+
+    Phase 1 fits the weeks before the validation window and keeps the
+    parameters with the best validation score (early stopping). Phase 2
+    (`train.refit_steps` > 0) continues from them on all training weeks at a
+    lower learning rate, so the local level reaches the last training week.
+    The holdout is never used.
+    """
     split = make_split(panel, spec.val_weeks)
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
-                           spec.graph.forbid, spec.graph.require)
+                           spec.graph.forbid, spec.graph.require, level_weeks=split.n_train)
     batch = make_batch(panel, scalers, split)
     params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                          np.asarray(batch.fit_w), statics)
     result = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed)
+    has_val = float(np.asarray(batch.val_w).sum()) > 0
+    if has_val and spec.refit_steps > 0:
+        refit_spec = dataclasses.replace(
+            spec.train, max_steps=spec.refit_steps, warmup_steps=min(50, spec.refit_steps // 4),
+            learning_rate=spec.train.learning_rate * spec.refit_lr_fraction,
+            patience=spec.refit_steps)
+        all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
+        refit = fit(result.params, all_train, statics, spec.model, spec.loss, refit_spec,
+                    seed=spec.seed + 1)
+        result = refit._replace(best_step=result.best_step, steps=result.steps + refit.steps,
+                                history=result.history + refit.history,
+                                fit_seconds=result.fit_seconds + refit.fit_seconds)
     return result.params, batch, statics, split, result
 
 
@@ -145,7 +163,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     started = time.time()
     val_weeks = int(cfg["train"]["val_weeks"])
     panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
-    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels)
+    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
     scalers = fit_scalers(panel)
     scalers.save(run_dir / "scalers.json")
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,

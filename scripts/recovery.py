@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dcmmm.analysis.recovery import recovery_table  # noqa: E402
 from dcmmm.run import main as run_main  # noqa: E402
 
 
@@ -34,20 +35,7 @@ def compose_cfg(overrides):
 def compare(run_dir: Path) -> pd.DataFrame:
     """Per channel: fitted vs true incremental (direct, total) and ROI errors."""
     truth = json.loads((run_dir / "data" / "truth.json").read_text())
-    fitted = pd.read_csv(run_dir / "channels.csv").set_index("channel")
-    rows = []
-    mean_true = np.mean([t["incremental_total"] for t in truth["channels"].values() if not t["is_null"]])
-    for name, t in truth["channels"].items():
-        f = fitted.loc[name]
-        row = {"channel": name, "null": t["is_null"],
-               "true_direct": t["incremental_direct"], "fit_direct": f["incremental_direct"],
-               "true_total": t["incremental_total"], "fit_total": f["incremental_total"],
-               "true_roi": t["roi"], "fit_roi": f["roi"]}
-        for key in ("direct", "total"):
-            denom = t[f"incremental_{key}"] if not t["is_null"] else mean_true
-            row[f"err_{key}"] = (f[f"incremental_{key}"] - t[f"incremental_{key}"]) / denom
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return recovery_table(pd.read_csv(run_dir / "channels.csv"), truth)
 
 
 def main(argv=None):

@@ -23,7 +23,7 @@ def tiny_problem(n_regions=3, n_weeks=40, n_channels=3, n_controls=2, seed=0, ze
     val_w = np.broadcast_to((week >= n_fit) & (week < n_train), (n_regions, n_weeks)).astype(float)
     xc = x - x.mean(axis=1, keepdims=True)
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    batch = Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(fit_w))
+    batch = Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(fit_w), f32(x))
     statics = Statics(
         fourier=f32(fourier_features(np.arange(n_weeks) % 52, 2)),
         level_basis=f32(level_basis(n_weeks, n_fit, 4)),

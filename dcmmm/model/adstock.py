@@ -4,8 +4,8 @@ Kernel families (weights w[c, l], l = 0..L-1, sum_l w[c, l] = 1):
 
 - geometric: w_l ∝ λ^l, λ = sigmoid(decay)
 - delayed (Jin et al. 2017): w_l ∝ λ^((l - θ)^2), θ = (L - 1) · sigmoid(delay)
-- weibull: w_l ∝ Weibull pdf at l + 1 with shape softplus(shape) and
-  scale L · sigmoid(scale)
+- weibull: w_l ∝ Weibull pdf at l + 1 with shape in [0.3, 5] (sigmoid) and
+  scale 0.5 + L · sigmoid(scale): decaying (shape ≤ 1) or peaking later
 
 Weeks before the first week are filled with the channel's mean of its first
 four weeks (steady state), not with zeros.
@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 FAMILIES = ("geometric", "delayed", "weibull")
 PREFILL_WEEKS = 4
+WEIBULL_SHAPE = (0.3, 5.0)  # bounds keep t**shape finite for any raw parameter
 
 
 def init_adstock_params(family: str, n_channels: int) -> dict:
@@ -26,7 +27,7 @@ def init_adstock_params(family: str, n_channels: int) -> dict:
     if family == "delayed":
         return {"decay": jnp.zeros(c), "delay": jnp.full(c, -2.0)}
     if family == "weibull":
-        return {"shape": jnp.full(c, 0.5), "scale": jnp.full(c, -1.5)}
+        return {"shape": jnp.full(c, -1.5), "scale": jnp.full(c, -1.5)}
     raise ValueError(f"unknown adstock family {family!r}; use one of {FAMILIES}")
 
 
@@ -41,8 +42,9 @@ def adstock_weights(family: str, params: dict, max_lag: int):
         theta = (max_lag - 1) * jax.nn.sigmoid(params["delay"])[:, None]
         logw = (lags[None, :] - theta) ** 2 * jnp.log(lam)
     elif family == "weibull":
-        shape = jax.nn.softplus(params["shape"])[:, None] + 0.1
-        scale = max_lag * jax.nn.sigmoid(params["scale"])[:, None] + 0.1
+        shape = WEIBULL_SHAPE[0] + (WEIBULL_SHAPE[1] - WEIBULL_SHAPE[0]) * jax.nn.sigmoid(
+            params["shape"])[:, None]
+        scale = 0.5 + max_lag * jax.nn.sigmoid(params["scale"])[:, None]
         t = (lags[None, :] + 1.0) / scale
         logw = jnp.log(shape / scale) + (shape - 1.0) * jnp.log(t) - t**shape
     else:

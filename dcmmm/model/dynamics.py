@@ -29,7 +29,11 @@ def gru_cell(p: dict, h, x):
 
     h: [H] state, x: [F] input -> new state [H].
     """
-    xi = x @ p["dense_i"]["kernel"] + p["dense_i"]["bias"]
+    return _gru_update(p, h, x @ p["dense_i"]["kernel"] + p["dense_i"]["bias"])
+
+
+def _gru_update(p: dict, h, xi):
+    """GRU update from the projected input xi[3H] (input projection hoisted)."""
     hh = h @ p["dense_h"]["kernel"]
     xi_r, xi_z, xi_n = jnp.split(xi, 3, axis=-1)
     hh_r, hh_z, hh_n = jnp.split(hh, 3, axis=-1)
@@ -40,14 +44,19 @@ def gru_cell(p: dict, h, x):
 
 
 def gru_scan(p: dict, context):
-    """GRU states over time, context[T, F] -> [T, H], starting from h = 0."""
-    hidden = p["dense_h"]["kernel"].shape[0]
+    """GRU states over time, context[T, F] -> [T, H], starting from h = 0.
 
-    def step(h, x_t):
-        h = gru_cell(p, h, x_t)
+    The input projection of all weeks is one matmul before the scan; only the
+    recurrent part runs step by step.
+    """
+    hidden = p["dense_h"]["kernel"].shape[0]
+    xi_all = context @ p["dense_i"]["kernel"] + p["dense_i"]["bias"]  # [T, 3H]
+
+    def step(h, xi_t):
+        h = _gru_update(p, h, xi_t)
         return h, h
 
-    _, states = jax.lax.scan(step, jnp.zeros(hidden, context.dtype), context)
+    _, states = jax.lax.scan(step, jnp.zeros(hidden, context.dtype), xi_all)
     return states
 
 

@@ -51,20 +51,29 @@ def masked_graph(raw_w, allowed):
     return raw_w * allowed
 
 
-def sem_loss(w, xc, weight):
-    """Least-squares structural-equation loss ½·Σ weight·‖xc − xc W‖² / Σ weight.
+def sem_loss(w, xc, weight, own=None):
+    """Least-squares structural-equation loss ½·Σ weight·‖xc − xc W − own‖² / Σ weight.
 
-    xc: [N, C] centred activity (each channel minus its mean), weight: [N].
-    Centring puts each channel's mean into its own activity u, so edges explain
-    co-movement, not shared levels.
+    xc: [N, C] activity, weight: [N], own: [N, C] or None.
+
+    With spend, `own` is the spend-driven activity (a learned share of scaled
+    spend) and xc the activity itself: an edge must explain activity that the
+    channel's own spend does not, so channels planned together (correlated
+    spend) do not become parent and child. Without spend, xc is centred per
+    channel and edges explain co-movement, not shared levels.
     """
-    resid = xc - xc @ w
+    resid = xc - xc @ w - (0.0 if own is None else own)
     return 0.5 * jnp.sum(weight[:, None] * resid**2) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
 def own_activity(x, w):
-    """u = x (I − W): each channel's own activity, x[T, C] -> [T, C]."""
-    return x - x @ w
+    """Own activity u = x (I − W), kept within [0, x], x[T, C] -> [T, C].
+
+    The bounds keep a counterfactual physical: removing a channel's own
+    activity never leaves it negative nor raises it above what was observed,
+    even where the graph explains a week poorly.
+    """
+    return jnp.clip(x - x @ w, 0.0, x)
 
 
 def propagate(u, w):

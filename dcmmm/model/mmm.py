@@ -157,6 +157,8 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
         "beta": jnp.zeros((n_regions, n_ch)),
         "season": jnp.zeros((n_regions, statics.fourier.shape[1])),
         "gamma": jnp.zeros((n_regions, n_ctrl)),
+        # share of activity driven by the channel's own spend (softplus; graph SEM only)
+        "own": jnp.full((n_regions, n_ch), float(np.log(np.expm1(1.0)))),
     }
     params = {"shared": shared, "region": region}
     return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

@@ -16,13 +16,13 @@ S_MIN, S_MAX = 0.5, 3.0
 def hill(a, k, s):
     """Hill curve a^s / (a^s + k^s), elementwise, broadcasting `k`, `s` over `a`.
 
-    Written as 1 / (1 + (k/a)^s) with a double `where`, so the value and the
-    gradient are finite (0) at a = 0 for every slope s, including s < 1.
+    Written as sigmoid(s · (log a − log k)) with a double `where`, so the
+    value and the gradient are finite (0) at a = 0 for every slope s,
+    including s < 1, and do not overflow for tiny or huge a.
     """
     positive = a > 0
     a_safe = jnp.where(positive, a, 1.0)
-    ratio = jnp.exp(s * (jnp.log(k) - jnp.log(a_safe)))
-    return jnp.where(positive, 1.0 / (1.0 + ratio), 0.0)
+    return jnp.where(positive, jax.nn.sigmoid(s * (jnp.log(a_safe) - jnp.log(k))), 0.0)
 
 
 def hill_k(raw_k):

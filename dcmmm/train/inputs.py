@@ -56,6 +56,16 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None) -> Batc
     train_rows = panel.observed & (week < split.n_train)
     counts = np.maximum(train_rows.sum(axis=1), 1)[:, None]
     x_mean = (x * train_rows[..., None]).sum(axis=1) / counts
-    xc = (x - x_mean[:, None, :]) * train_rows[..., None]
+    if panel.spend is not None:
+        spend = panel.spend
+        s_mean = (spend * train_rows[..., None]).sum(axis=1) / counts
+        pooled = (spend * train_rows[..., None]).sum(axis=(0, 1)) / max(train_rows.sum(), 1)
+        s_mean = np.where(s_mean > 0, s_mean, np.maximum(pooled, 1e-12)[None, :])
+        s_scaled = spend / s_mean[:, None, :]
+        xc = x * train_rows[..., None]
+    else:
+        s_scaled = np.zeros_like(x)
+        xc = (x - x_mean[:, None, :]) * train_rows[..., None]
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows))
+    return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
+                 f32(s_scaled))

@@ -6,6 +6,8 @@ Lagrangian duals α and ρ, the last h(W), PRNG key). The dual update
 jitted step every `dual_every` steps, so the step compiles once.
 """
 
+import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ class TrainState(NamedTuple):
     rho: jax.Array
     h_prev: jax.Array
     key: jax.Array
+    schedule: jax.Array  # [4] peak learning rate, warmup steps, total steps, end fraction
 
 
 class FitResult(NamedTuple):
@@ -62,21 +65,38 @@ class FitResult(NamedTuple):
 
 
 def make_optimizer(tspec: TrainSpec) -> optax.GradientTransformation:
-    """Global-norm clipping + AdamW with warmup and cosine decay."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=tspec.learning_rate,
-        warmup_steps=min(tspec.warmup_steps, max(tspec.max_steps - 1, 1)),
-        decay_steps=max(tspec.max_steps, tspec.warmup_steps + 1),
-        end_value=tspec.learning_rate * tspec.end_lr_fraction,
-    )
+    """Global-norm clipping + AdamW direction (decay on GRU weights only).
+
+    The learning rate is applied in the step from `TrainState.schedule`
+    (`learning_rate`), so a refit with another schedule reuses the compiled step.
+    """
     decay_mask = lambda p: jax.tree.map_with_path(  # noqa: E731
         lambda path, _: any(getattr(k, "key", None) == "gru" for k in path), p
     )
     return optax.chain(
         optax.clip_by_global_norm(tspec.clip_norm),
-        optax.adamw(schedule, weight_decay=tspec.weight_decay, mask=decay_mask),
+        optax.scale_by_adam(),
+        optax.add_decayed_weights(tspec.weight_decay, mask=decay_mask),
     )
+
+
+def learning_rate(schedule, step):
+    """Linear warmup to the peak, then cosine decay to `end fraction · peak`.
+
+    schedule: [4] (peak, warmup steps, total steps, end fraction); step: int.
+    """
+    peak, warmup, total, end = schedule[0], schedule[1], schedule[2], schedule[3]
+    step = step.astype(jnp.float32)
+    warm = peak * step / jnp.maximum(warmup, 1.0)
+    progress = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0)
+    cosine = peak * (end + (1.0 - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
+    return jnp.where(step < warmup, warm, cosine)
+
+
+def schedule_array(tspec: TrainSpec):
+    warmup = min(tspec.warmup_steps, max(tspec.max_steps - 1, 0))
+    return jnp.asarray([tspec.learning_rate, warmup, tspec.max_steps, tspec.end_lr_fraction],
+                       jnp.float32)
 
 
 def init_state(params: dict, optimizer, tspec: TrainSpec, seed: int) -> TrainState:
@@ -88,6 +108,7 @@ def init_state(params: dict, optimizer, tspec: TrainSpec, seed: int) -> TrainSta
         rho=jnp.asarray(tspec.rho_init, jnp.float32),
         h_prev=jnp.asarray(jnp.inf, jnp.float32),
         key=jax.random.key(seed),
+        schedule=schedule_array(tspec),
     )
 
 
@@ -100,7 +121,8 @@ def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
             state.params, state.alpha, state.rho, batch, statics, spec, lspec
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        lr = learning_rate(state.schedule, state.step)
+        params = jax.tree.map(lambda p, u: p - lr * u, state.params, updates)
         step = state.step + 1
         h = terms["h"]
         dual_now = (step % tspec.dual_every) == 0
@@ -109,14 +131,21 @@ def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
         rho = jnp.where(grow, jnp.minimum(state.rho * tspec.rho_growth, tspec.rho_max), state.rho)
         h_prev = jnp.where(dual_now, h, state.h_prev)
         metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
-        return TrainState(params, opt_state, step, alpha, rho, h_prev, state.key), metrics
+        state = TrainState(params, opt_state, step, alpha, rho, h_prev, state.key, state.schedule)
+        return state, metrics
 
     return train_step
 
 
-def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
+@functools.lru_cache(maxsize=8)
+def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer=None):
     """Jitted call running `steps_per_call` fused steps; returns the state,
-    the last step's metrics and the validation MSE after the call."""
+    the last step's metrics and the validation MSE after the call.
+
+    Cached on the static settings only (the schedule lives in the state), so
+    fits that differ in learning rate or length share one compilation.
+    """
+    optimizer = optimizer or make_optimizer(tspec)
     step_fn = make_train_step(spec, lspec, tspec, optimizer)
 
     def call(state, batch, statics):
@@ -130,6 +159,12 @@ def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
     return jax.jit(call, donate_argnums=0)
 
 
+def static_part(tspec: TrainSpec) -> TrainSpec:
+    """The settings the compiled step depends on (schedule fields neutralised)."""
+    return dataclasses.replace(tspec, max_steps=0, patience=0, learning_rate=0.0,
+                               warmup_steps=0, end_lr_fraction=0.0, rho_init=0.0, progress=False)
+
+
 def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
         tspec: TrainSpec, seed: int = 0) -> FitResult:
     """Train from `params`; keep the parameters with the best validation MSE.
@@ -137,9 +172,10 @@ def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec
     With no validation cells (val_w all zero), the final parameters are kept.
     Stops early after `patience` steps without improvement.
     """
-    optimizer = make_optimizer(tspec)
+    static = static_part(tspec)
+    optimizer = make_optimizer(static)
     state = init_state(jax.tree.map(jnp.copy, params), optimizer, tspec, seed)  # state is donated
-    train_call = make_train_call(spec, lspec, tspec, optimizer)
+    train_call = make_train_call(spec, lspec, static)
     has_val = bool(np.asarray(batch.val_w).sum() > 0)
     n_calls = max(1, -(-tspec.max_steps // tspec.steps_per_call))
     best = (np.inf, None, 0)

@@ -31,6 +31,7 @@ class LossSpec:
     graph_sem: float = 1.0
     graph_l1: float = 0.01
     graph_enabled: bool = True
+    graph_own_spend: bool = False  # SEM with each channel's own spend-driven activity
 
 
 class Batch(NamedTuple):
@@ -41,8 +42,9 @@ class Batch(NamedTuple):
     y: jax.Array  # [R, T] scaled KPI (0 where not observed)
     fit_w: jax.Array  # [R, T] weight of a cell in the fit (training weeks before validation)
     val_w: jax.Array  # [R, T] weight of a cell in the validation score
-    xc: jax.Array  # [R, T, C] activity centred per (region, channel) over training weeks
+    xc: jax.Array  # [R, T, C] SEM activity: x itself with spend, else centred per (region, channel)
     sem_w: jax.Array  # [R, T] weight of a week in the graph's SEM loss
+    spend: jax.Array  # [R, T, C] spend / its training mean per (region, channel); zeros without spend
 
 
 def masked_mean(values, weight):
@@ -72,7 +74,10 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSp
     h = acyclicity(w)
     if lspec.graph_enabled:
         n_ch = batch.xc.shape[-1]
-        sem = sem_loss(w, batch.xc.reshape(-1, n_ch), batch.sem_w.reshape(-1))
+        own = None
+        if lspec.graph_own_spend:
+            own = (jax.nn.softplus(region["own"])[:, None, :] * batch.spend).reshape(-1, n_ch)
+        sem = sem_loss(w, batch.xc.reshape(-1, n_ch), batch.sem_w.reshape(-1), own)
         terms["graph"] = (
             lspec.graph_sem * sem + lspec.graph_l1 * jnp.sum(jnp.abs(w)) + alpha * h + 0.5 * rho * h**2
         )

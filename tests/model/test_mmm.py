@@ -20,7 +20,7 @@ def test_vmap_over_regions_equals_loop():
     params = _perturbed(params)
     lifted = predict_panel(spec, params, batch.x, batch.z, statics)
     for r in range(batch.x.shape[0]):
-        region = jax.tree.map(lambda a: a[r], params["region"])
+        region = jax.tree.map(lambda a, r=r: a[r], params["region"])
         one = predict_region(spec, params["shared"], region, batch.x[r], batch.z[r], statics)
         for a, b in zip(lifted, one):
             np.testing.assert_allclose(a[r], b, rtol=1e-5, atol=1e-6)

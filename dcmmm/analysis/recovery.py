@@ -1,0 +1,33 @@
+"""Compare fitted channel effects with the synthetic generator's truth."""
+
+import numpy as np
+import pandas as pd
+
+
+def recovery_table(channels: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """Per channel: fitted vs true incremental KPI (direct, total), ROI, and errors.
+
+    channels: the run's channels.csv; truth: the generator's truth dict.
+    Errors are relative to the true value; for a null channel (true effect 0)
+    they are relative to the mean true total effect of the other channels.
+    """
+    fitted = channels.set_index("channel")
+    real = [t["incremental_total"] for t in truth["channels"].values() if not t["is_null"]]
+    mean_true = float(np.mean(real)) if real else 1.0
+    rows = []
+    for name, t in truth["channels"].items():
+        f = fitted.loc[name]
+        row = {"channel": name, "null": bool(t["is_null"]),
+               "true_direct": t["incremental_direct"], "fit_direct": f["incremental_direct"],
+               "true_total": t["incremental_total"], "fit_total": f["incremental_total"],
+               "true_roi": t["roi"], "fit_roi": f["roi"]}
+        for key in ("direct", "total"):
+            denom = mean_true if t["is_null"] else t[f"incremental_{key}"]
+            row[f"err_{key}"] = (f[f"incremental_{key}"] - t[f"incremental_{key}"]) / denom
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def median_abs_error(table: pd.DataFrame, key: str = "direct") -> float:
+    """Median |relative error| over the channels with a true effect."""
+    return float(np.median(np.abs(table.loc[~table["null"], f"err_{key}"])))
