@@ -11,6 +11,7 @@ from dcmmm.model.graph import (
     find_cycle,
     propagate,
     remove_own_activity,
+    sem_loss,
     threshold_graph,
 )
 
@@ -94,3 +95,23 @@ def test_module_masks_disallowed():
     w, h = g()
     assert float(w[1, 0]) == 0.0 and float(w[0, 1]) == pytest.approx(0.3)
     assert abs(float(h)) < 1e-6
+
+
+def test_sem_with_own_spend_separates_planning_from_driving():
+    # channels 0 and 1 are planned together (correlated spend); 0 drives 2.
+    rng = np.random.default_rng(0)
+    s0 = rng.gamma(2.0, 0.5, 200)
+    spend = np.stack([s0, s0 * rng.uniform(0.9, 1.1, 200), rng.gamma(2.0, 0.5, 200)], axis=1)
+    w_true = np.zeros((3, 3))
+    w_true[0, 2] = 0.5
+    x = spend.copy()
+    x[:, 2] += 0.5 * x[:, 0]
+    weight = jnp.ones(200)
+    x, spend = jnp.asarray(x), jnp.asarray(spend)
+    assert float(sem_loss(jnp.asarray(w_true), x, weight, own=spend)) < 1e-10
+    spurious = jnp.asarray(w_true).at[0, 1].set(0.9)
+    assert float(sem_loss(spurious, x, weight, own=spend)) > 1e-2
+    # without spend (centred activity), the spurious edge fits nearly as well
+    xc = x - x.mean(axis=0)
+    centred_gap = float(sem_loss(spurious, xc, weight)) - float(sem_loss(jnp.asarray(w_true), xc, weight))
+    assert centred_gap < float(sem_loss(spurious, x, weight, own=spend))
