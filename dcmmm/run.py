@@ -27,6 +27,7 @@ from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError
 from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import graph_weights, init_params, predict_panel
+from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
 from dcmmm.train.loop import fit
 
@@ -125,7 +126,8 @@ def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
     return np.where(week < n_fit, "train", np.where(week < n_train, "validation", "holdout"))
 
 
-def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec):
+def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Path | None = None,
+              checkpoint_every: int = 0):
     """Build inputs, initialise and fit. Returns (params, batch, statics, split, result).
 
     Phase 1 fits the weeks before the validation window and keeps the
@@ -140,7 +142,11 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec):
     batch = make_batch(panel, scalers, split)
     params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                          np.asarray(batch.fit_w), statics)
-    result = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed)
+    ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
+    result = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed,
+                 on_call=ckpt)
+    if ckpt is not None:
+        ckpt.offset = result.steps
     has_val = float(np.asarray(batch.val_w).sum()) > 0
     if has_val and spec.refit_steps > 0:
         refit_spec = dataclasses.replace(
@@ -149,10 +155,13 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec):
             patience=spec.refit_steps)
         all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
         refit = fit(result.params, all_train, statics, spec.model, spec.loss, refit_spec,
-                    seed=spec.seed + 1)
+                    seed=spec.seed + 1, on_call=ckpt)
         result = refit._replace(best_step=result.best_step, steps=result.steps + refit.steps,
                                 history=result.history + refit.history,
                                 fit_seconds=result.fit_seconds + refit.fit_seconds)
+    if ckpt is not None:
+        ckpt(result.state._replace(params=result.params), force=True)  # the final state
+        ckpt.close()
     return result.params, batch, statics, split, result
 
 
@@ -169,7 +178,8 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
                 panel.n_weeks, panel.n_channels, panel.n_controls)
 
-    params, batch, statics, split, result = fit_panel(panel, scalers, spec)
+    params, batch, statics, split, result = fit_panel(
+        panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]))
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
 

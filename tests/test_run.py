@@ -64,6 +64,13 @@ def test_two_step_end_to_end(tmp_path):
     parts = decomp.drop(columns=["region", "date", "predicted"]).sum(axis=1)
     np.testing.assert_allclose(parts, decomp["predicted"], rtol=1e-9)
     np.testing.assert_allclose(decomp["predicted"], pred["predicted"], rtol=1e-5)
+    import orbax.checkpoint as ocp
+
+    with ocp.CheckpointManager(tmp_path / "checkpoints") as manager:
+        assert manager.latest_step() == 3
+        saved_state = manager.restore(3)
+    assert int(saved_state["step"]) == 1  # the refit phase's own step counter
+    assert set(saved_state) >= {"params", "opt_state", "alpha", "rho", "key", "schedule"}
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["seed"] == 0 and len(info["data_sha256"]) == 64 and info["versions"]["jax"]
 

@@ -166,11 +166,12 @@ def static_part(tspec: TrainSpec) -> TrainSpec:
 
 
 def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
-        tspec: TrainSpec, seed: int = 0) -> FitResult:
+        tspec: TrainSpec, seed: int = 0, on_call=None) -> FitResult:
     """Train from `params`; keep the parameters with the best validation MSE.
 
     With no validation cells (val_w all zero), the final parameters are kept.
-    Stops early after `patience` steps without improvement.
+    Stops early after `patience` steps without improvement. `on_call(state)`
+    runs on the host after every fused call (e.g. checkpointing).
     """
     static = static_part(tspec)
     optimizer = make_optimizer(static)
@@ -191,6 +192,8 @@ def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec
         history.append(metrics)
         if not np.isfinite(metrics["loss"]) or not np.isfinite(metrics["grad_norm"]):
             raise FloatingPointError(f"non-finite loss or gradient at step {step}")
+        if on_call is not None:
+            on_call(state)
         bar.update(tspec.steps_per_call)
         bar.set_postfix(loss=f"{metrics['loss']:.4g}", val=f"{metrics['val_mse']:.4g}",
                         h=f"{metrics['h']:.2g}")
