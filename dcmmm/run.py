@@ -168,6 +168,10 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
 def main(cfg: dict, run_dir: str | Path) -> dict:
     """Run one experiment into `run_dir`; returns metrics.json's content."""
     run_dir = Path(run_dir)
+    if (run_dir / "metrics.json").exists():
+        raise ConfigError(
+            f"run directory '{run_dir}' already holds a finished run; choose another "
+            "hydra.run.dir (or delete that directory to start over)")
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     val_weeks = int(cfg["train"]["val_weeks"])

@@ -2,14 +2,15 @@
 
     python scripts/recovery.py --scenario geo --seeds 0 1 [--set key=value ...]
 
-Writes each run under outputs/recovery/<scenario>_<seed>/ and prints, per
-channel, the fitted and true direct/total incremental KPI and their relative
-errors; `--table` appends a markdown table to a file.
+Writes each run under outputs/recovery/<scenario>_<seed><tag>/ (replacing an
+earlier one) and prints, per channel, the fitted and true direct/total
+incremental KPI and their relative errors, then a one-line JSON summary.
 """
 
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def main(argv=None):
     summaries = []
     for seed in args.seeds:
         run_dir = ROOT / args.out / f"{args.scenario}_{seed}{args.tag}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
         cfg = compose_cfg([f"data.scenario={args.scenario}", f"seed={seed}", "train.progress=false", *args.set])
         metrics = run_main(cfg, run_dir)
         table = compare(run_dir)

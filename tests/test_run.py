@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from dcmmm.errors import ConfigError
 from dcmmm.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,8 @@ def test_two_step_end_to_end(tmp_path):
     assert int(saved_state["step"]) == 1  # the refit phase's own step counter
     assert set(saved_state) >= {"params", "opt_state", "alpha", "rho", "key", "schedule"}
     info = json.loads((tmp_path / "run_info.json").read_text())
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        run_main(cfg, tmp_path)  # a finished run is never silently overwritten
     assert info["seed"] == 0 and len(info["data_sha256"]) == 64 and info["versions"]["jax"]
 
 
