@@ -266,4 +266,4 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     return metrics
 
 
-__all__ = ["main", "fit_panel", "data_spec", "jnp"]
+__all__ = ["main", "fit_panel", "data_spec"]
