@@ -119,6 +119,11 @@ def graph_weights(params: dict, statics: Statics):
     return masked_graph(params["shared"]["graph"]["raw_w"], statics.allowed)
 
 
+def inverse_softplus(y: float) -> float:
+    """x such that softplus(x) == y > 0."""
+    return float(y + np.log(-np.expm1(-y)))
+
+
 def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
     """Data-driven initial parameters.
 
@@ -138,11 +143,10 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
     rngs = nnx.Rngs(key)
     pure = lambda module: nnx.to_pure_dict(nnx.state(module, nnx.Param))  # noqa: E731
     gru = EffectivenessGRU(statics.fourier.shape[1] + 1 + n_ctrl, spec.hidden, n_ch, rngs=rngs)
-    beta_raw = float(np.log(np.expm1(spec.beta_init)))
     shared = {
         "adstock": adstock_lib.init_adstock_params(spec.adstock_family, n_ch),
         "hill": pure(HillSaturation(k0, 1.0)),
-        "beta": jnp.full(n_ch, beta_raw),
+        "beta": jnp.full(n_ch, inverse_softplus(spec.beta_init)),
         "season": jnp.zeros(statics.fourier.shape[1]),
         "gamma": jnp.zeros(n_ctrl),
         "graph": {"raw_w": pure(ChannelGraph(np.asarray(statics.allowed) > 0))["raw_w"]},
@@ -158,7 +162,7 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
         "season": jnp.zeros((n_regions, statics.fourier.shape[1])),
         "gamma": jnp.zeros((n_regions, n_ctrl)),
         # share of activity driven by the channel's own spend (softplus; graph SEM only)
-        "own": jnp.full((n_regions, n_ch), float(np.log(np.expm1(1.0)))),
+        "own": jnp.full((n_regions, n_ch), inverse_softplus(1.0)),
     }
     params = {"shared": shared, "region": region}
     return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

@@ -138,14 +138,14 @@ def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
 
 
 @functools.lru_cache(maxsize=8)
-def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer=None):
+def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
     """Jitted call running `steps_per_call` fused steps; returns the state,
     the last step's metrics and the validation MSE after the call.
 
     Cached on the static settings only (the schedule lives in the state), so
     fits that differ in learning rate or length share one compilation.
     """
-    optimizer = optimizer or make_optimizer(tspec)
+    optimizer = make_optimizer(tspec)
     step_fn = make_train_step(spec, lspec, tspec, optimizer)
 
     def call(state, batch, statics):
