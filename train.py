@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from dcmmm.errors import ConfigError, DataError
+    from dcmmm.errors import ConfigError, DataError, TrainingError
     from dcmmm.run import main as run_main
 
     try:
@@ -23,6 +23,9 @@ def main(cfg: DictConfig) -> None:
     except (DataError, ConfigError) as err:
         print(f"dcmmm: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except TrainingError as err:
+        print(f"dcmmm: error: {err}", file=sys.stderr)
+        sys.exit(3)
     except Exception as err:  # noqa: BLE001
         from omegaconf.errors import MissingMandatoryValue
 

@@ -12,3 +12,7 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """A configuration value is invalid (names the key)."""
+
+
+class TrainingError(RuntimeError):
+    """Training could not finish (non-finite loss); names the last good checkpoint."""

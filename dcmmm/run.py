@@ -24,12 +24,19 @@ from dcmmm.config import RunSpec, run_spec
 from dcmmm.data import synthetic
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
-from dcmmm.errors import ConfigError
+from dcmmm.errors import ConfigError, DataError, TrainingError
 from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import graph_weights, init_params, predict_panel
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
-from dcmmm.train.loop import fit
+from dcmmm.train.loop import (
+    FitResult,
+    Progress,
+    fit,
+    init_state,
+    make_optimizer,
+    static_part,
+)
 
 logger = logging.getLogger(__name__)
 PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
@@ -55,20 +62,28 @@ def data_spec(cfg: dict, val_weeks: int, keys: dict | None = None) -> DataSpec:
     )
 
 
-def load_data(cfg: dict, run_dir: Path, val_weeks: int) -> tuple[Panel, Path | None, dict | None]:
-    """The panel, the data file it came from, and the generator's truth (synthetic data)."""
+def load_data(cfg: dict, run_dir: Path, val_weeks: int, generate: bool = True
+              ) -> tuple[Panel, Path | None, dict | None]:
+    """The panel, the data file it came from, and the generator's truth (synthetic data).
+
+    Synthetic data is generated into `run_dir/data/` (or, with `generate=False`,
+    read back from there).
+    """
     source = cfg["data"].get("source", "file")
     if source == "synthetic":
         scenario = synthetic.scenario(cfg["data"]["scenario"])
         overrides = {k: cfg["data"][k] for k in ("n_regions", "n_weeks") if cfg["data"].get(k)}
         if overrides:
             scenario = dataclasses.replace(scenario, **overrides)
-        frame, truth, _ = synthetic.simulate(scenario, seed=int(cfg["data"]["synthetic_seed"]))
         data_dir = run_dir / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / f"{scenario.name}.csv"
-        frame.to_csv(path, index=False)
-        (data_dir / "truth.json").write_text(json.dumps(truth, indent=2))
+        if generate:
+            frame, truth, _ = synthetic.simulate(scenario, seed=int(cfg["data"]["synthetic_seed"]))
+            data_dir.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(path, index=False)
+            (data_dir / "truth.json").write_text(json.dumps(truth, indent=2))
+        else:
+            truth = json.loads((data_dir / "truth.json").read_text())
         keys = dict(synthetic.data_keys(scenario), path=str(path))
         return load_panel(data_spec(cfg, val_weeks, keys)), path, truth
     if source != "file":
@@ -126,6 +141,17 @@ def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
     return np.where(week < n_fit, "train", np.where(week < n_train, "validation", "holdout"))
 
 
+def prepare(panel: Panel, scalers: Scalers, spec: RunSpec):
+    """Split, calendar statics, scaled batch and initial parameters of a panel."""
+    split = make_split(panel, spec.val_weeks)
+    statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
+                           spec.graph.forbid, spec.graph.require, level_weeks=split.n_train)
+    batch = make_batch(panel, scalers, split)
+    params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
+                         np.asarray(batch.fit_w), statics)
+    return split, statics, batch, params
+
+
 def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Path | None = None,
               checkpoint_every: int = 0):
     """Build inputs, initialise and fit. Returns (params, batch, statics, split, result).
@@ -134,35 +160,67 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
     parameters with the best validation score (early stopping). Phase 2
     (`train.refit_steps` > 0) continues from them on all training weeks at a
     lower learning rate, so the local level reaches the last training week.
-    The holdout is never used.
+    The holdout is never used. With `checkpoint_dir`, progress is saved every
+    `checkpoint_every` steps and at the end, and a fit found there is resumed.
     """
-    split = make_split(panel, spec.val_weeks)
-    statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
-                           spec.graph.forbid, spec.graph.require, level_weeks=split.n_train)
-    batch = make_batch(panel, scalers, split)
-    params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
-                         np.asarray(batch.fit_w), statics)
+    split, statics, batch, params = prepare(panel, scalers, spec)
     ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
-    result = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed,
-                 on_call=ckpt)
+    saved = None
     if ckpt is not None:
-        ckpt.offset = result.steps
+        template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
+        saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))
+    try:
+        result = _two_phases(params, batch, statics, spec, ckpt, saved)
+    except FloatingPointError as err:
+        last = ckpt.latest_step() if ckpt is not None else None
+        where = f"last good checkpoint: {ckpt.path(last)}" if last is not None else "no checkpoint yet"
+        raise TrainingError(f"training stopped: {err} ({where}); nothing was written. Lower "
+                            "optim.learning_rate or check the data's scale.") from None
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+    return result.params, batch, statics, split, result
+
+
+def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult:
+    """Phase 1 (early stopping) then phase 2 (refit), resuming from `saved`."""
     has_val = float(np.asarray(batch.val_w).sum()) > 0
-    if has_val and spec.refit_steps > 0:
+    refit = has_val and spec.refit_steps > 0
+    if saved is not None and saved.final:
+        p = saved.progress
+        return FitResult(p.best_params, p.state, int(saved.phase1["best_step"]) if refit else
+                         p.best_step, saved.step, [], 0.0)
+
+    def saver(phase, offset, phase1=None):
+        if ckpt is None:
+            return None
+        return lambda prog: ckpt.save(offset + int(prog.state.step), prog, phase, phase1)
+
+    if saved is None or saved.phase == 1:
+        resume = saved.progress if saved is not None else None
+        first = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed,
+                    on_call=saver(1, 0), resume=resume)
+        phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds}
+        result, start_params = first, first.params
+    else:
+        phase1, start_params = saved.phase1, params
+    if refit:
         refit_spec = dataclasses.replace(
             spec.train, max_steps=spec.refit_steps, warmup_steps=min(50, spec.refit_steps // 4),
             learning_rate=spec.train.learning_rate * spec.refit_lr_fraction,
             patience=spec.refit_steps)
         all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
-        refit = fit(result.params, all_train, statics, spec.model, spec.loss, refit_spec,
-                    seed=spec.seed + 1, on_call=ckpt)
-        result = refit._replace(best_step=result.best_step, steps=result.steps + refit.steps,
-                                history=result.history + refit.history,
-                                fit_seconds=result.fit_seconds + refit.fit_seconds)
+        resume = saved.progress if saved is not None and saved.phase == 2 else None
+        second = fit(start_params, all_train, statics, spec.model, spec.loss, refit_spec,
+                     seed=spec.seed + 1, on_call=saver(2, int(phase1["steps"]), phase1),
+                     resume=resume)
+        result = second._replace(best_step=int(phase1["best_step"]),
+                                 steps=int(phase1["steps"]) + second.steps,
+                                 fit_seconds=phase1["seconds"] + second.fit_seconds)
     if ckpt is not None:
-        ckpt(result.state._replace(params=result.params), force=True)  # the final state
-        ckpt.close()
-    return result.params, batch, statics, split, result
+        final = Progress(result.state, 0.0, result.params, result.best_step, True)
+        ckpt.save(result.steps, final, 2 if refit else 1, phase1, force=True, final=True)
+    return result
 
 
 def main(cfg: dict, run_dir: str | Path) -> dict:
@@ -173,6 +231,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
             f"run directory '{run_dir}' already holds a finished run; choose another "
             "hydra.run.dir (or delete that directory to start over)")
     run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", cfg)  # the resolved config, read back by load_run
     started = time.time()
     val_weeks = int(cfg["train"]["val_weeks"])
     panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
@@ -266,4 +325,51 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     return metrics
 
 
-__all__ = ["main", "fit_panel", "data_spec"]
+@dataclasses.dataclass(frozen=True, eq=False)
+class LoadedRun:
+    """A finished run read back from its directory, ready for new analyses."""
+
+    run_dir: Path
+    config: dict
+    panel: Panel
+    scalers: Scalers
+    spec: RunSpec
+    params: dict
+    batch: object
+    statics: object
+    split: object
+
+    def predict(self):
+        """Prediction in KPI units [R, T] and its components (scaled units)."""
+        pred = predict_panel(self.spec.model, self.params, self.batch.x, self.batch.z, self.statics)
+        return np.asarray(pred.y, np.float64) * self.scalers.kpi_mean[:, None], pred
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load a finished run (config, data, scalers, final parameters) without retraining.
+
+    The data file must be unchanged since the run (its sha256 is checked).
+    """
+    run_dir = Path(run_dir)
+    for name in ("config.json", "run_info.json", "scalers.json", "checkpoints"):
+        if not (run_dir / name).exists():
+            raise ConfigError(f"'{run_dir}' is not a finished dcmmm run: {name} is missing")
+    cfg = json.loads((run_dir / "config.json").read_text())
+    info = json.loads((run_dir / "run_info.json").read_text())
+    panel, data_path, _ = load_data(cfg, run_dir, int(cfg["train"]["val_weeks"]), generate=False)
+    if info.get("data_sha256") and sha256(data_path) != info["data_sha256"]:
+        raise DataError(f"data file '{data_path}' changed since the run (sha256 differs)")
+    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
+    scalers = Scalers.load(run_dir / "scalers.json")
+    split, statics, batch, params = prepare(panel, scalers, spec)
+    ckpt = Checkpointer(run_dir / "checkpoints", 0)
+    template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
+    saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))
+    ckpt.close()
+    if saved is None or not saved.final:
+        raise ConfigError(f"'{run_dir}' has no final checkpoint: the run did not finish")
+    return LoadedRun(run_dir, cfg, panel, scalers, spec, saved.progress.best_params, batch,
+                     statics, split)
+
+
+__all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

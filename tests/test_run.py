@@ -70,8 +70,9 @@ def test_two_step_end_to_end(tmp_path):
     with ocp.CheckpointManager(tmp_path / "checkpoints") as manager:
         assert manager.latest_step() == 3
         saved_state = manager.restore(3)
-    assert int(saved_state["step"]) == 1  # the refit phase's own step counter
-    assert set(saved_state) >= {"params", "opt_state", "alpha", "rho", "key", "schedule"}
+    assert int(saved_state["state"]["step"]) == 1  # the refit phase's own step counter
+    assert bool(saved_state["final"]) and int(saved_state["phase"]) == 2
+    assert set(saved_state["state"]) >= {"params", "opt_state", "alpha", "rho", "key", "schedule"}
     info = json.loads((tmp_path / "run_info.json").read_text())
     with pytest.raises(ConfigError, match="already holds a finished run"):
         run_main(cfg, tmp_path)  # a finished run is never silently overwritten

@@ -165,45 +165,63 @@ def static_part(tspec: TrainSpec) -> TrainSpec:
                                warmup_steps=0, end_lr_fraction=0.0, rho_init=0.0, progress=False)
 
 
+class Progress(NamedTuple):
+    """Everything `fit` needs to continue exactly where it was (host side)."""
+
+    state: TrainState
+    best_score: float
+    best_params: dict
+    best_step: int
+    stopped: bool  # early stopping has triggered or max_steps is reached
+
+
 def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
-        tspec: TrainSpec, seed: int = 0, on_call=None) -> FitResult:
+        tspec: TrainSpec, seed: int = 0, on_call=None, resume: Progress | None = None
+        ) -> FitResult:
     """Train from `params`; keep the parameters with the best validation MSE.
 
     With no validation cells (val_w all zero), the final parameters are kept.
-    Stops early after `patience` steps without improvement. `on_call(state)`
-    runs on the host after every fused call (e.g. checkpointing).
+    Stops early after `patience` steps without improvement. After every fused
+    call, `on_call(progress)` runs on the host (checkpointing); `resume` (a
+    saved `Progress`) continues a fit exactly, step for step.
     """
     static = static_part(tspec)
-    optimizer = make_optimizer(static)
-    state = init_state(jax.tree.map(jnp.copy, params), optimizer, tspec, seed)  # state is donated
     train_call = make_train_call(spec, lspec, static)
     has_val = bool(np.asarray(batch.val_w).sum() > 0)
-    n_calls = max(1, -(-tspec.max_steps // tspec.steps_per_call))
-    best = (np.inf, None, 0)
+    if resume is None:
+        state = init_state(jax.tree.map(jnp.copy, params), make_optimizer(static), tspec, seed)
+        progress = Progress(state, np.inf, None, 0, False)
+    else:
+        progress = resume
     history = []
     start = time.perf_counter()
-    bar = tqdm(total=n_calls * tspec.steps_per_call, disable=not tspec.progress, unit="step",
+    done = int(progress.state.step)
+    bar = tqdm(total=tspec.max_steps, initial=done, disable=not tspec.progress, unit="step",
                desc="fit", leave=False)
-    for _ in range(n_calls):
-        state, metrics = train_call(state, batch, statics)
+    while not progress.stopped and int(progress.state.step) < tspec.max_steps:
+        state, metrics = train_call(progress.state, batch, statics)  # donates the old state
         metrics = {k: float(v) for k, v in metrics.items()}
         step = int(state.step)
         metrics["step"] = step
         history.append(metrics)
         if not np.isfinite(metrics["loss"]) or not np.isfinite(metrics["grad_norm"]):
             raise FloatingPointError(f"non-finite loss or gradient at step {step}")
+        score = metrics["val_mse"] if has_val else -step
+        best_score, best_params, best_step = progress.best_score, progress.best_params, progress.best_step
+        if score < best_score:
+            best_score, best_params, best_step = score, jax.tree.map(jnp.copy, state.params), step
+        stopped = step >= tspec.max_steps or (has_val and step - best_step >= tspec.patience)
+        if stopped and step < tspec.max_steps:
+            logger.info("early stop at step %d (best validation at step %d)", step, best_step)
+        progress = Progress(state, best_score, best_params, best_step, stopped)
         if on_call is not None:
-            on_call(state)
+            on_call(progress)
         bar.update(tspec.steps_per_call)
         bar.set_postfix(loss=f"{metrics['loss']:.4g}", val=f"{metrics['val_mse']:.4g}",
                         h=f"{metrics['h']:.2g}")
-        score = metrics["val_mse"] if has_val else -step
-        if score < best[0]:
-            best = (score, jax.tree.map(jnp.copy, state.params), step)
-        elif has_val and step - best[2] >= tspec.patience:
-            logger.info("early stop at step %d (best validation at step %d)", step, best[2])
-            break
     bar.close()
+    state = progress.state
     jax.block_until_ready(state.params)
     seconds = time.perf_counter() - start
-    return FitResult(best[1], state, best[2], int(state.step), history, seconds)
+    best_params = progress.best_params if progress.best_params is not None else state.params
+    return FitResult(best_params, state, progress.best_step, int(state.step), history, seconds)
