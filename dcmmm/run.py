@@ -18,15 +18,20 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from dcmmm.analysis.budget import BudgetSpec, marginal_roi, optimise_budget, window_start
+from dcmmm.analysis.curves import fit_hill_curves, response_curves
 from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
+from dcmmm.analysis.report import write_report
 from dcmmm.config import RunSpec, run_spec
 from dcmmm.data import synthetic
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError, DataError, TrainingError
+from dcmmm.model.adstock import mean_lag
 from dcmmm.model.graph import threshold_graph
-from dcmmm.model.mmm import graph_weights, init_params, predict_panel
+from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_panel
+from dcmmm.model.saturation import hill_k, hill_s
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
 from dcmmm.train.loop import (
@@ -223,8 +228,119 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     return result
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class LoadedRun:
+    """A finished run read back from its directory, ready for new analyses."""
+
+    run_dir: Path
+    config: dict
+    panel: Panel
+    scalers: Scalers
+    spec: RunSpec
+    params: dict
+    batch: object
+    statics: object
+    split: object
+    metrics: dict | None = None
+
+    def predict(self):
+        """Prediction in KPI units [R, T] and its components (scaled units)."""
+        pred = predict_panel(self.spec.model, self.params, self.batch.x, self.batch.z, self.statics)
+        return np.asarray(pred.y, np.float64) * self.scalers.kpi_mean[:, None], pred
+
+
+
+def budget_spec(cfg: dict) -> BudgetSpec:
+    b = cfg.get("budget") or {}
+    return BudgetSpec(window_weeks=int(b.get("window_weeks", 52)), total=b.get("total"),
+                      lower=b.get("lower", 0.5), upper=b.get("upper", 1.5))
+
+
+def channel_table(run: LoadedRun, w_used, weeks=None) -> pd.DataFrame:
+    """channels.csv rows over `weeks` (boolean [T], None = all weeks)."""
+    panel, spec = run.panel, run.spec
+    mask = np.ones(panel.n_weeks, bool) if weeks is None else np.asarray(weeks, bool)
+    inc = incremental_effects(spec.model, run.params, run.batch.x, run.batch.z, run.statics,
+                              w_used, run.scalers.kpi_mean, weeks=mask)
+    spend = (panel.spend[:, mask].sum(axis=(0, 1)) if panel.spend is not None
+             else np.full(panel.n_channels, np.nan))
+    table = pd.DataFrame({
+        "channel": panel.channels,
+        "spend": spend,
+        "activity": panel.media[:, mask].sum(axis=(0, 1)),
+        "incremental_direct": inc.direct.sum(axis=0),
+        "incremental_mediated": inc.mediated.sum(axis=0),
+        "incremental_total": inc.total.sum(axis=0),
+    })
+    total = table["incremental_total"].sum()
+    table["share"] = table["incremental_total"] / total if total > 0 else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["roi_direct"] = np.where(spend > 0, table["incremental_direct"] / spend, np.nan)
+        table["roi"] = np.where(spend > 0, table["incremental_total"] / spend, np.nan)
+    table["mroi"] = marginal_roi(spec.model, run.params, run.batch.x, run.batch.z, run.statics,
+                                 w_used, run.scalers.kpi_mean, panel.spend, weeks=mask)
+    shared = run.params["shared"]
+    kernel = adstock_kernel(spec.model, shared)
+    table["adstock_family"] = spec.model.adstock_family if spec.model.adstock_enabled else "none"
+    table["mean_lag_weeks"] = np.asarray(mean_lag(kernel))
+    table["hill_k"] = np.asarray(hill_k(shared["hill"]["raw_k"]))
+    table["hill_s"] = np.asarray(hill_s(shared["hill"]["raw_s"]))
+    return table
+
+
+def thresholded_graph(run: LoadedRun) -> np.ndarray:
+    return threshold_graph(np.asarray(graph_weights(run.params, run.statics)),
+                           run.spec.graph.threshold, run.spec.graph.require)
+
+
+def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
+    """Decisions from a fitted model: dag.csv, channels.csv, channels_window.csv,
+    response_curves.csv (+ response_curves_hill.csv), budget.csv and
+    budget_summary.json (with spend), and report.html."""
+    panel, spec = run.panel, run.spec
+    w_used = thresholded_graph(run)
+    edges = [(panel.channels[i], panel.channels[j], w_used[i, j]) for i, j in zip(*np.nonzero(w_used))]
+    dag = pd.DataFrame(edges, columns=["parent", "child", "weight"])
+    dag.to_csv(run_dir / "dag.csv", index=False)
+
+    channels = channel_table(run, w_used)
+    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    window = np.arange(panel.n_weeks) >= window_start(panel.n_weeks, bspec.window_weeks)
+    channel_table(run, w_used, window).to_csv(run_dir / "channels_window.csv", index=False,
+                                              na_rep="")
+
+    curves = response_curves(spec.model, run.params, run.batch.x, run.batch.z, run.statics,
+                             w_used, run.scalers.kpi_mean, spend_rc=panel.spend,
+                             activity_rc=panel.media, channel_names=list(panel.channels))
+    curves.to_csv(run_dir / "response_curves.csv", index=False, na_rep="")
+    fit_hill_curves(curves).to_csv(run_dir / "response_curves_hill.csv", index=False, na_rep="")
+
+    budget, summary = None, None
+    if panel.spend is not None:
+        budget, summary = optimise_budget(spec.model, run.params, run.batch.x, run.batch.z,
+                                          run.statics, w_used, run.scalers.kpi_mean, panel.spend,
+                                          list(panel.channels), bspec)
+        budget.to_csv(run_dir / "budget.csv", index=False, na_rep="")
+        write_json(run_dir / "budget_summary.json", clean(summary))
+    else:
+        for name in ("budget.csv", "budget_summary.json"):
+            (run_dir / name).unlink(missing_ok=True)
+        logger.info("no spend columns (data.spend): the budget optimiser needs spend; skipped")
+
+    metrics = json.loads((run_dir / "metrics.json").read_text()) if (
+        run_dir / "metrics.json").exists() else run.metrics
+    write_report(run_dir / "report.html", metrics=metrics,
+                 predictions=pd.read_csv(run_dir / "predictions.csv"),
+                 decomposition=pd.read_csv(run_dir / "decomposition.csv"),
+                 channels=channels, curves=curves, dag=dag, budget=budget,
+                 budget_summary=summary, title=f"dcmmm report: {run_dir.name}")
+
+
 def main(cfg: dict, run_dir: str | Path) -> dict:
-    """Run one experiment into `run_dir`; returns metrics.json's content."""
+    """Run one experiment into `run_dir`; returns metrics.json's content.
+
+    metrics.json is written last: it marks a finished run.
+    """
     run_dir = Path(run_dir)
     if (run_dir / "metrics.json").exists():
         raise ConfigError(
@@ -236,6 +352,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     val_weeks = int(cfg["train"]["val_weeks"])
     panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
     spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
+    bspec = budget_spec(cfg)
     scalers = fit_scalers(panel)
     scalers.save(run_dir / "scalers.json")
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
@@ -259,7 +376,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     metrics["naive_holdout"] = naive_holdout_metrics(
         panel.y, panel.train_mask, masks["holdout"], split.n_train, kpi_mean)
     metrics.update(fit_seconds=result.fit_seconds, steps=result.steps, best_step=result.best_step)
-    write_json(run_dir / "metrics.json", clean(metrics))
+    metrics = clean(metrics)
 
     labels = panel.period_labels()
     regions = np.repeat(np.array(panel.regions, dtype=object), panel.n_weeks)
@@ -284,25 +401,8 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     decomp["predicted"] = decomp.drop(columns=["region", "date"]).sum(axis=1)
     decomp.to_csv(run_dir / "decomposition.csv", index=False)
 
-    w_used = threshold_graph(np.asarray(graph_weights(params, statics)), spec.graph.threshold,
-                             spec.graph.require)
-    edges = [(panel.channels[i], panel.channels[j], w_used[i, j]) for i, j in zip(*np.nonzero(w_used))]
-    pd.DataFrame(edges, columns=["parent", "child", "weight"]).to_csv(run_dir / "dag.csv", index=False)
-
-    inc = incremental_effects(spec.model, params, batch.x, batch.z, statics, w_used, kpi_mean)
-    channels = pd.DataFrame({
-        "channel": panel.channels,
-        "activity": panel.media.sum(axis=(0, 1)),
-        "spend": panel.spend.sum(axis=(0, 1)) if panel.spend is not None else np.nan,
-        "incremental_direct": inc.direct.sum(axis=0),
-        "incremental_mediated": inc.mediated.sum(axis=0),
-        "incremental_total": inc.total.sum(axis=0),
-    })
-    total = channels["incremental_total"].sum()
-    channels["share"] = channels["incremental_total"] / total if total > 0 else np.nan
-    channels["roi_direct"] = channels["incremental_direct"] / channels["spend"]
-    channels["roi"] = channels["incremental_total"] / channels["spend"]
-    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics)
+    analyse(run, run_dir, bspec)
 
     info = {
         "seed": spec.seed,
@@ -320,29 +420,10 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
         "wall_seconds": time.time() - started,
     }
     write_json(run_dir / "run_info.json", clean(info))
+    write_json(run_dir / "metrics.json", metrics)
     if truth is not None:
         logger.info("synthetic truth written to %s", run_dir / "data" / "truth.json")
     return metrics
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class LoadedRun:
-    """A finished run read back from its directory, ready for new analyses."""
-
-    run_dir: Path
-    config: dict
-    panel: Panel
-    scalers: Scalers
-    spec: RunSpec
-    params: dict
-    batch: object
-    statics: object
-    split: object
-
-    def predict(self):
-        """Prediction in KPI units [R, T] and its components (scaled units)."""
-        pred = predict_panel(self.spec.model, self.params, self.batch.x, self.batch.z, self.statics)
-        return np.asarray(pred.y, np.float64) * self.scalers.kpi_mean[:, None], pred
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:
@@ -368,8 +449,10 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     ckpt.close()
     if saved is None or not saved.final:
         raise ConfigError(f"'{run_dir}' has no final checkpoint: the run did not finish")
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     return LoadedRun(run_dir, cfg, panel, scalers, spec, saved.progress.best_params, batch,
-                     statics, split)
+                     statics, split, metrics)
 
 
 __all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

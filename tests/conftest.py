@@ -7,6 +7,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import pytest  # noqa: E402
 
+import dcmmm  # noqa: E402, F401  (sets the XLA flag of the jaxlib CPU fusion bug first)
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run slow recovery tests")

@@ -43,7 +43,9 @@ def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w
     """Direct and total incremental KPI per (region, channel).
 
     x: [R, T, C] scaled activity; w: [C, C] the thresholded graph; kpi_mean:
-    [R] KPI scale per region; weeks: boolean [T] weeks to sum (default all).
+    [R] KPI scale per region; weeks: boolean [T] (default all): the channel
+    is switched off in these weeks and the change is summed over them
+    (carry-over past the last week of data is not counted).
     """
     w = jnp.asarray(w, jnp.float32)
     n_weeks = x.shape[1]
@@ -57,6 +59,7 @@ def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w
     out = {}
     for name, propagate in (("direct", False), ("total", True)):
         cf = counterfactual_activity(x, w, 1.0, propagate)
+        cf = jnp.where(jnp.asarray(weeks)[None, None, :, None], cf, x[None])
         eff = jnp.stack([effect(cf[c]) for c in range(x.shape[-1])], axis=1)  # [R, C]
         out[name] = np.asarray(eff) * np.asarray(kpi_mean)[:, None]
     return Incremental(out["direct"], out["total"])

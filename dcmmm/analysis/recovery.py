@@ -4,6 +4,19 @@ import numpy as np
 import pandas as pd
 
 
+def window_roi_table(channels_window: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """Per channel: fitted vs true ROI over the planning window and the relative error."""
+    fitted = channels_window.set_index("channel")
+    rows = []
+    for name, t in truth["channels"].items():
+        true_roi = t["window"]["roi"]
+        fit_roi = fitted.loc[name, "roi"]
+        err = (fit_roi - true_roi) / true_roi if true_roi else float("nan")
+        rows.append({"channel": name, "true_roi_window": true_roi, "fit_roi_window": fit_roi,
+                     "err_roi_window": err})
+    return pd.DataFrame(rows)
+
+
 def recovery_table(channels: pd.DataFrame, truth: dict) -> pd.DataFrame:
     """Per channel: fitted vs true incremental KPI (direct, total), ROI, and errors.
 

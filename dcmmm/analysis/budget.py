@@ -1,0 +1,341 @@
+"""Budget optimiser, what-if and marginal ROI (DESIGN section 5).
+
+A plan is one spend multiplier m_c per channel on its historical weekly spend
+inside the planning window (the last `window_weeks` weeks), so each channel
+keeps its flighting. With S_c the channel's current spend in the window, the
+optimiser solves
+
+    max_m  KPI(m)   s.t.  Σ_c m_c S_c = B,   lower_c ≤ m_c ≤ upper_c,
+
+where KPI(m) is the predicted KPI summed over the window weeks plus the
+carry-over tail: the data are continued by max_lag − 1 weeks with no activity
+(controls held at their last week, calendar continued, level flat) and the
+media carried from the window into those weeks is added. It runs projected
+gradient ascent with `jax.grad` through the model: a normalised step along
+the gradient's component within the budget hyperplane, with a geometrically
+decaying step size, then the Euclidean projection onto {box ∩ hyperplane}
+(bisection on the Lagrange shift λ of m = clip(v + λ·S, lower, upper)). The
+objective is not concave in general (S-shaped Hill curves), so the result is
+a local optimum reached from the current plan; it is never worse than the
+(projected) current plan, which is where the ascent starts.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from dcmmm.analysis.plans import (
+    direct_plan_activity,
+    extend_inputs,
+    map_plans,
+    plan_activity,
+    plan_kpi_change,
+    plan_prediction,
+    week_mask_of,
+)
+from dcmmm.errors import ConfigError
+from dcmmm.model.mmm import ModelSpec, Statics, predict_panel
+
+BIND_TOL = 1e-3  # a multiplier within this of a bound is reported as bound
+MROI_STEP = 0.01  # marginal ROI: a 1% spend increase
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """Budget optimiser settings (`conf/budget`).
+
+    window_weeks: planning window, the last weeks of the data (clipped to T).
+    total: budget over the window in money (None = the current spend).
+    lower / upper: multiplier bounds on each channel's current window spend;
+    a dict maps channel names to bounds, with a "default" key for the others
+    (default 0.5 / 1.5).
+    """
+
+    window_weeks: int = 52
+    total: float | None = None
+    lower: float | dict = 0.5
+    upper: float | dict = 1.5
+
+
+def channel_bounds(value, channel_names, default: float, key: str) -> np.ndarray:
+    """Per-channel bound [C] from a number or a {name: bound, "default": bound} dict."""
+    names = list(channel_names)
+    if not isinstance(value, dict):
+        return np.full(len(names), float(value))
+    unknown = sorted(set(value) - set(names) - {"default"})
+    if unknown:
+        raise ConfigError(f"budget.{key} names unknown channel(s) {unknown}; channels are {names}")
+    fallback = float(value.get("default", default))
+    return np.array([float(value.get(n, fallback)) for n in names])
+
+
+def window_start(n_weeks: int, window_weeks: int) -> int:
+    """First week index of the planning window (the last `window_weeks`, clipped)."""
+    if window_weeks < 1:
+        raise ConfigError(f"budget.window_weeks must be >= 1, got {window_weeks}")
+    return max(n_weeks - int(window_weeks), 0)
+
+
+def carryover_weeks(spec: ModelSpec) -> int:
+    """Weeks after the data end that the window's adstock still reaches (max_lag − 1)."""
+    return spec.max_lag - 1 if spec.adstock_enabled else 0
+
+
+def window_prediction(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
+                      start: int, extra: int, propagate: bool = True):
+    """ŷ[R, T + extra] (scaled) of the plan `multipliers` [C] acting on weeks ≥ start,
+    with the data continued by `extra` weeks of no activity (`extend_inputs`)."""
+    weeks = jnp.arange(x.shape[1]) >= start
+    plan = plan_activity if propagate else direct_plan_activity
+    activity = plan(x, w, multipliers, weeks)
+    x_e, z_e, statics_e = extend_inputs(activity, z, statics, extra)
+    return predict_panel(spec, params, x_e, z_e, statics_e).y
+
+
+def tail_reference(spec: ModelSpec, params: dict, x, z, statics: Statics, start: int,
+                   extra: int):
+    """ŷ[R, extra] after the data end with no activity from `start` on: the
+    baseline that the carry-over tail is measured against."""
+    x = jnp.asarray(x)
+    keep = (jnp.arange(x.shape[1]) < start)[None, :, None]
+    x_e, z_e, statics_e = extend_inputs(x * keep, z, statics, extra)
+    return predict_panel(spec, params, x_e, z_e, statics_e).y[:, x.shape[1]:]
+
+
+def window_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, multipliers,
+               start: int, extra: int, tail_ref=None):
+    """The optimiser's objective, a scalar in KPI units.
+
+    Σ_r [Σ_{start ≤ t < T} ŷ[r, t] + Σ_{T ≤ t < T + extra} (ŷ[r, t] − tail_ref[r, t])]
+    · kpi_mean[r]: predicted KPI over the window plus the media the window
+    carries past the data end. x: [R, T, C], multipliers: [C] acting on weeks
+    ≥ start, extra: carry-over weeks, tail_ref: [R, extra] (`tail_reference`).
+    """
+    n_weeks = x.shape[1]
+    y = window_prediction(spec, params, x, z, statics, w, multipliers, start, extra)
+    if extra > 0:
+        if tail_ref is None:
+            tail_ref = tail_reference(spec, params, x, z, statics, start, extra)
+        y = y.at[:, n_weeks:].add(-tail_ref)
+    keep = (jnp.arange(y.shape[1]) >= start)[None, :]
+    return jnp.sum(y * keep * jnp.asarray(kpi_mean, y.dtype)[:, None])
+
+
+def project_budget(v, shares, budget, lower, upper, iters: int = 60):
+    """Euclidean projection of v[C] onto {Σ_c shares_c·m_c = budget, lower ≤ m ≤ upper}.
+
+    The projection is m(λ) = clip(v + λ·shares, lower, upper) with λ such that
+    the budget holds; Σ shares·m(λ) is non-decreasing in λ, so λ is found by
+    bisection (vectorised over channels). Channels with share 0 are clipped
+    only. Assumes Σ shares·lower ≤ budget ≤ Σ shares·upper.
+    """
+    positive = shares > 0
+    safe = jnp.where(positive, shares, 1.0)
+    lam_lo = jnp.min(jnp.where(positive, (lower - v) / safe, jnp.inf))
+    lam_hi = jnp.max(jnp.where(positive, (upper - v) / safe, -jnp.inf))
+    spent = lambda lam: jnp.sum(shares * jnp.clip(v + lam * shares, lower, upper))  # noqa: E731
+
+    def bisect(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        below = spent(mid) < budget
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, iters, bisect, (lam_lo, lam_hi))
+    return jnp.clip(v + 0.5 * (lo + hi) * shares, lower, upper)
+
+
+def optimise_budget(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
+                    spend_rtc, channel_names, bspec: BudgetSpec, steps: int = 300):
+    """Best spend multipliers for the planning window under a fixed budget.
+
+    x: [R, T, C] scaled activity; z: [R, T, K]; w: [C, C] thresholded graph;
+    kpi_mean: [R]; spend_rtc: [R, T, C] spend in money (None raises
+    ConfigError); channel_names: [C]; bspec: window, total and bounds; steps:
+    projected gradient steps. Channels without spend in the window stay at
+    multiplier 1. Raises ConfigError for unknown channel names in the bounds
+    or a total the bounds cannot meet.
+
+    Returns (table, summary). table columns: channel, current_spend,
+    optimal_spend (money over the window), multiplier, lower, upper (multiplier
+    bounds), bound ('lower' / 'upper' / 'none': which bound binds, tolerance
+    1e-3), mroi (∂KPI/∂m_c / S_c at the optimum: KPI per unit of money).
+    summary: current_kpi (the actual plan, m = 1), optimal_kpi (KPI over the
+    window plus carry-over, KPI units), lift (= optimal − current; negative
+    only when `total` is below the current spend), lift_pct (percent of
+    current), total_budget, window_weeks, window_start (week index),
+    carryover_weeks.
+    """
+    if spend_rtc is None:
+        raise ConfigError("the budget optimiser needs spend columns (data.spend)")
+    x = jnp.asarray(x, jnp.float32)
+    z = jnp.asarray(z, jnp.float32)
+    w = jnp.asarray(w, jnp.float32)
+    kpi_mean = jnp.asarray(kpi_mean, jnp.float32)
+    names = list(channel_names)
+    n_weeks = x.shape[1]
+    start = window_start(n_weeks, bspec.window_weeks)
+    spend_c = np.asarray(spend_rtc, np.float64)[:, start:].sum(axis=(0, 1))  # [C]
+    current_total = float(spend_c.sum())
+    if current_total <= 0:
+        raise ConfigError(f"no spend in the planning window (last {n_weeks - start} weeks)")
+    budget = current_total if bspec.total is None else float(bspec.total)
+    lower = channel_bounds(bspec.lower, names, 0.5, "lower")
+    upper = channel_bounds(bspec.upper, names, 1.5, "upper")
+    if np.any(lower < 0) or np.any(lower > upper):
+        raise ConfigError(f"budget bounds need 0 <= lower <= upper, got lower={lower.tolist()}, "
+                          f"upper={upper.tolist()}")
+    fixed = spend_c <= 0
+    lower_f, upper_f = np.where(fixed, 1.0, lower), np.where(fixed, 1.0, upper)
+    lo_total, hi_total = float(lower_f @ spend_c), float(upper_f @ spend_c)
+    if not lo_total * (1 - 1e-6) <= budget <= hi_total * (1 + 1e-6):
+        raise ConfigError(f"budget.total = {budget:g} cannot be met within the bounds: "
+                          f"the window allows {lo_total:g} to {hi_total:g}")
+    shares = jnp.asarray(spend_c / current_total, jnp.float32)
+    lr0 = 0.1 * max(float(np.max(upper_f - lower_f)), 1e-3)
+    m_opt, grad, current_kpi, lift = _ascend(
+        spec, params, x, z, statics, w, kpi_mean, shares, jnp.float32(budget / current_total),
+        jnp.asarray(lower_f, jnp.float32), jnp.asarray(upper_f, jnp.float32), jnp.float32(lr0),
+        start=start, extra=carryover_weeks(spec), steps=int(steps))
+    m_opt, grad = np.asarray(m_opt, np.float64), np.asarray(grad, np.float64)
+    current_kpi, lift = float(current_kpi), float(lift)
+
+    bound = np.where(fixed, "none", np.where(
+        m_opt - lower_f < BIND_TOL, "lower", np.where(upper_f - m_opt < BIND_TOL, "upper", "none")))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mroi = np.where(fixed, np.nan, grad / np.where(fixed, 1.0, spend_c))
+    table = pd.DataFrame({
+        "channel": names, "current_spend": spend_c, "optimal_spend": m_opt * spend_c,
+        "multiplier": m_opt, "lower": lower_f, "upper": upper_f, "bound": bound, "mroi": mroi,
+    })
+    summary = {
+        "current_kpi": current_kpi,
+        "optimal_kpi": current_kpi + lift,
+        "lift": lift,
+        "lift_pct": 100.0 * lift / current_kpi if current_kpi != 0 else float("nan"),
+        "total_budget": budget,
+        "window_weeks": n_weeks - start,
+        "window_start": start,
+        "carryover_weeks": carryover_weeks(spec),
+    }
+    return table, summary
+
+
+@partial(jax.jit, static_argnames=("spec", "start", "extra", "steps"))
+def _ascend(spec, params, x, z, statics, w, kpi_mean, shares, target, lower, upper, lr0, *,
+            start: int, extra: int, steps: int):
+    """Projected gradient ascent of `window_kpi` from the (projected) current plan.
+
+    shares: [C] window spend shares, target: budget / current spend, lower /
+    upper: [C] bounds, lr0: first step (in multiplier units, decaying
+    geometrically to lr0 / 1000). Returns (best multipliers [C], gradient
+    there [C], KPI of the current plan, lift of the best plan over it).
+    """
+    n_ch = x.shape[-1]
+    tail_ref = tail_reference(spec, params, x, z, statics, start, extra)
+    value_and_grad = jax.value_and_grad(
+        lambda m: window_kpi(spec, params, x, z, statics, w, kpi_mean, m, start, extra, tail_ref))
+    free = shares > 0
+    decay = 1e-3 ** (1.0 / max(steps - 1, 1))
+    m0 = project_budget(jnp.ones(n_ch), shares, target, lower, upper)
+
+    def step(carry, k):
+        m, best_m, best_val = carry
+        val, g = value_and_grad(m)
+        better = val > best_val
+        best_m, best_val = jnp.where(better, m, best_m), jnp.where(better, val, best_val)
+        # the step follows the gradient within the budget hyperplane, normalised
+        g = jnp.where(free, g, 0.0)
+        tangent = g - jnp.sum(g * shares) / jnp.sum(shares * shares) * shares
+        scale = jnp.max(jnp.abs(tangent))
+        direction = jnp.where(scale > 0, tangent / jnp.where(scale > 0, scale, 1.0), 0.0)
+        m = project_budget(m + lr0 * decay**k * direction, shares, target, lower, upper)
+        return (m, best_m, best_val), None
+
+    init = (m0, m0, jnp.array(-jnp.inf, jnp.float32))
+    (m, best_m, best_val), _ = jax.lax.scan(step, init, jnp.arange(steps, dtype=jnp.float32))
+    best_m = jnp.where(value_and_grad(m)[0] > best_val, m, best_m)
+    grad = value_and_grad(best_m)[1]
+    ones = jnp.ones(n_ch)
+    current_y = window_prediction(spec, params, x, z, statics, w, ones, start, extra)
+    best_y = window_prediction(spec, params, x, z, statics, w, best_m, start, extra)
+    keep = (jnp.arange(current_y.shape[1]) >= start)[None, :] * kpi_mean[:, None]
+    lift = jnp.sum((best_y - current_y) * keep)  # per cell: exact for small lifts
+    current = window_kpi(spec, params, x, z, statics, w, kpi_mean, ones, start, extra, tail_ref)
+    return best_m, grad, current, lift
+
+
+def multiplier_vector(multipliers: dict, channel_names) -> np.ndarray:
+    """[C] multipliers from {channel name: multiplier} (others 1)."""
+    names = list(channel_names)
+    unknown = sorted(set(multipliers) - set(names))
+    if unknown:
+        raise ConfigError(f"what-if names unknown channel(s) {unknown}; channels are {names}")
+    return np.array([float(multipliers.get(n, 1.0)) for n in names], np.float32)
+
+
+def what_if(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
+            multipliers: dict, channel_names, weeks=None) -> dict:
+    """KPI change of scaling channels' spend by `multipliers` ({name: m}, others 1).
+
+    The multipliers act on `weeks` (boolean [T], None = all); the change is
+    summed over regions and all weeks (carry-over inside the data included),
+    in KPI units. Returns {kpi_change_total, kpi_change_direct,
+    kpi_change_mediated}: total propagates through the graph to children,
+    direct does not, mediated = total − direct.
+    """
+    m = jnp.asarray(multiplier_vector(multipliers, channel_names))
+    week_mask = week_mask_of(weeks, x.shape[1])  # one compiled shape, weeks or not
+    total, direct = _what_if(spec, params, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32),
+                             statics, jnp.asarray(w, jnp.float32),
+                             jnp.asarray(kpi_mean, jnp.float32), m, week_mask)
+    total, direct = float(total), float(direct)
+    return {"kpi_change_total": total, "kpi_change_direct": direct,
+            "kpi_change_mediated": total - direct}
+
+
+@partial(jax.jit, static_argnames="spec")
+def _what_if(spec, params, x, z, statics, w, kpi_mean, m, week_mask):
+    """(total, direct) KPI change of the plan m [C] against the actual plan."""
+    actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(x.shape[-1]))
+    return tuple(plan_kpi_change(spec, params, x, z, statics, w, m, kpi_mean, actual, week_mask,
+                                 propagate=p) for p in (True, False))
+
+
+def marginal_roi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, spend_rtc,
+                 weeks=None) -> np.ndarray:
+    """mROI [C]: incremental KPI of a 1% spend increase in `weeks` / 1% of that spend.
+
+    x: [R, T, C]; spend_rtc: [R, T, C] money (None: all NaN); weeks: boolean
+    [T] (None = all). The KPI change is summed over regions and all weeks
+    (carry-over inside the data included); KPI units per unit of money, NaN
+    for a channel without spend in `weeks`.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    n_ch = x.shape[-1]
+    if spend_rtc is None:
+        return np.full(n_ch, np.nan)
+    spend = np.asarray(spend_rtc, np.float64)
+    if weeks is not None:
+        spend = spend[:, np.asarray(weeks, bool)]
+    spend_c = spend.sum(axis=(0, 1))
+    week_mask = week_mask_of(weeks, x.shape[1])  # one compiled shape, weeks or not
+    inc = np.asarray(_one_percent_changes(
+        spec, params, x, jnp.asarray(z, jnp.float32), statics, jnp.asarray(w, jnp.float32),
+        jnp.asarray(kpi_mean, jnp.float32), week_mask), np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spend_c > 0, inc / (MROI_STEP * spend_c), np.nan)
+
+
+@partial(jax.jit, static_argnames="spec")
+def _one_percent_changes(spec, params, x, z, statics, w, kpi_mean, week_mask):
+    """KPI change [C] of raising each channel's spend by MROI_STEP in week_mask (vmapped)."""
+    n_ch = x.shape[-1]
+    actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(n_ch))
+    change = lambda m: plan_kpi_change(  # noqa: E731
+        spec, params, x, z, statics, w, m, kpi_mean, actual, week_mask)
+    return map_plans(change, 1.0 + MROI_STEP * jnp.eye(n_ch), x.shape[0] * x.shape[1])

@@ -1,0 +1,290 @@
+"""One self-contained HTML report of a run (DESIGN section 7, `report.html`).
+
+Figures are drawn with matplotlib's object API (`matplotlib.figure.Figure`,
+no global backend) and embedded as base64 PNGs; styles are inline. The page
+loads no external resource, so it can be mailed or archived as one file.
+"""
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+METRIC_COLUMNS = ("r2", "rmse", "mape", "scaled_rmse", "median_region_r2")
+MAX_REGIONS = 6
+PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+           "#8c8c8c", "#ccb974", "#64b5cd")
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; color: #222; line-height: 1.4; padding: 0 1em; }
+h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
+th { background: #f2f4f8; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; height: auto; display: block; margin: .8em 0; }
+.note { color: #666; font-style: italic; }
+.summary { background: #f2f4f8; padding: .6em 1em; border-radius: 4px; display: inline-block; }
+"""
+
+
+def _png(fig: Figure) -> str:
+    """<img> tag with the figure as an embedded base64 PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="figure" src="data:image/png;base64,{data}">'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _fmt(value) -> str:
+    """A number for a table: NaN/None as an empty cell, 4 significant digits."""
+    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, float | np.floating):
+        a = abs(value)
+        return f"{value:,.0f}" if a >= 1e4 else f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _time_axis(dates: pd.Series) -> np.ndarray:
+    """Dates as datetimes when they parse as such, else as numbers (week ids)."""
+    values = pd.Series(dates)
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        return numeric.to_numpy()
+    parsed = pd.to_datetime(values, errors="coerce")
+    if parsed.notna().all():
+        return parsed.to_numpy()
+    return np.arange(len(values))
+
+
+def metrics_section(metrics: dict) -> str:
+    """Metrics table: train / validation / holdout and the naive holdout baselines."""
+    rows = []
+    for split in ("train", "validation", "holdout"):
+        if isinstance(metrics.get(split), dict):
+            rows.append({"split": split, **{k: metrics[split].get(k) for k in METRIC_COLUMNS}})
+    for name, vals in (metrics.get("naive_holdout") or {}).items():
+        if isinstance(vals, dict):
+            rows.append({"split": f"holdout, naive {name.replace('_', ' ')}",
+                         **{k: vals.get(k) for k in METRIC_COLUMNS}})
+    out = _table(pd.DataFrame(rows, columns=["split", *METRIC_COLUMNS])) if rows else _note(
+        "no metrics")
+    extra = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if extra:
+        out += _table(pd.DataFrame([extra]))
+    out += _note("r2 pooled over cells in KPI units; scaled_rmse on KPI / region training mean; "
+                 "a good model beats the naive forecasts on the holdout.")
+    return out
+
+
+def fit_figure(predictions: pd.DataFrame) -> str:
+    """Actual vs predicted for the largest regions and the sum over regions."""
+    p = predictions.copy()
+    totals = p.groupby("region", sort=False)["actual"].sum().sort_values(ascending=False)
+    regions = list(totals.index[:MAX_REGIONS]) if len(totals) > 1 else []
+    # the sum compares like with like: predictions of the observed cells only
+    p["predicted_observed"] = p["predicted"].where(p["actual"].notna())
+    summed = p.groupby("date", sort=False).agg(
+        actual=("actual", lambda s: s.sum(min_count=1)),
+        predicted=("predicted_observed", lambda s: s.sum(min_count=1)),
+        split=("split", "first")).reset_index()
+    panels = [("All regions (sum)", summed)] + [
+        (f"Region {r}", p[p["region"] == r]) for r in regions]
+    n_cols = 2 if len(panels) > 1 else 1
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig = Figure(figsize=(7 * n_cols, 2.8 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax, (name, frame) in zip(axes, panels):
+        t = _time_axis(frame["date"])
+        hold = (frame["split"] == "holdout").to_numpy()
+        if hold.any():
+            ax.axvspan(t[hold].min(), t[hold].max(), color="#eee", label="holdout")
+        ax.plot(t, frame["actual"].to_numpy(dtype=float), color="#222", lw=1, label="actual")
+        ax.plot(t, frame["predicted"].to_numpy(dtype=float), color=PALETTE[0], lw=1.2,
+                label="predicted")
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=8)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def decomposition_figure(decomposition: pd.DataFrame) -> str:
+    """Stacked areas over time, summed over regions: baseline, then each channel."""
+    cols = [c for c in decomposition.columns if c not in ("region", "date")]
+    summed = decomposition.groupby("date", sort=False)[cols].sum()
+    channels = [c for c in cols if c.startswith("channel:")]
+    base_cols = [c for c in cols if c not in channels and c != "predicted"]
+    baseline = summed[base_cols].sum(axis=1).to_numpy()
+    t = _time_axis(pd.Series(summed.index))
+    fig = Figure(figsize=(12, 4))
+    ax = fig.subplots()
+    layers = [baseline] + [summed[c].to_numpy() for c in channels]
+    labels = ["baseline (intercept, trend, seasonality, controls)"] + [
+        c.split(":", 1)[1] for c in channels]
+    colors = ["#d0d0d0"] + [PALETTE[i % len(PALETTE)] for i in range(len(channels))]
+    ax.stackplot(t, *layers, labels=labels, colors=colors, alpha=0.9)
+    if "predicted" in summed:
+        ax.plot(t, summed["predicted"].to_numpy(), color="#222", lw=1, label="predicted")
+    ax.set_ylabel("KPI")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def effects_figure(channels: pd.DataFrame) -> str:
+    """Incremental KPI (direct + mediated) and ROI per channel."""
+    names = channels["channel"].astype(str).to_numpy()
+    has_roi = "roi" in channels and channels["roi"].notna().any()
+    fig = Figure(figsize=(12 if has_roi else 7, 3.6))
+    axes = fig.subplots(1, 2 if has_roi else 1, squeeze=False).ravel()
+    pos = np.arange(len(names))
+    direct = channels["incremental_direct"].to_numpy(dtype=float)
+    mediated = channels["incremental_mediated"].to_numpy(dtype=float)
+    axes[0].bar(pos, direct, color=PALETTE[0], label="direct")
+    axes[0].bar(pos, mediated, bottom=direct, color=PALETTE[1], label="mediated (via graph)")
+    axes[0].set_title("Incremental KPI", fontsize=10)
+    axes[0].legend(fontsize=8)
+    if has_roi:
+        axes[1].bar(pos, channels["roi"].to_numpy(dtype=float), color=PALETTE[2], label="ROI")
+        if "mroi" in channels and channels["mroi"].notna().any():
+            axes[1].scatter(pos, channels["mroi"].to_numpy(dtype=float), color="#222", zorder=3,
+                            label="marginal ROI")
+        axes[1].set_title("ROI (KPI per unit of spend)", fontsize=10)
+        axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
+        ax.axhline(0, color="#888", lw=0.6)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def curves_figure(curves: pd.DataFrame) -> str:
+    """Incremental KPI against spend (or the multiplier without spend), one line each."""
+    use_spend = curves["spend"].notna().all()
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
+    for i, (name, curve) in enumerate(curves.groupby("channel", sort=False)):
+        color = PALETTE[i % len(PALETTE)]
+        xs = curve["spend" if use_spend else "multiplier"].to_numpy(dtype=float)
+        ax.plot(xs, curve["incremental_total"].to_numpy(dtype=float), color=color, label=str(name))
+        now = curve[np.isclose(curve["multiplier"], 1.0)]
+        if len(now):
+            ax.scatter(now["spend" if use_spend else "multiplier"], now["incremental_total"],
+                       color=color, zorder=3)
+    ax.set_xlabel("spend" if use_spend else "spend multiplier (1 = actual)")
+    ax.set_ylabel("incremental KPI")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def graph_figure(dag: pd.DataFrame, names: list) -> str:
+    """Channels on a circle, an arrow per edge of the thresholded graph, weights as labels."""
+    names = list(dict.fromkeys([*map(str, names), *dag.get("parent", pd.Series()).astype(str),
+                                *dag.get("child", pd.Series()).astype(str)]))
+    angle = np.pi / 2 - 2 * np.pi * np.arange(len(names)) / max(len(names), 1)
+    pos = {n: (np.cos(a), np.sin(a)) for n, a in zip(names, angle)}
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
+    for row in dag.itertuples(index=False):
+        (x0, y0), (x1, y1) = pos[str(row.parent)], pos[str(row.child)]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(
+            arrowstyle="-|>", color="#555", lw=1 + 3 * min(abs(float(row.weight)), 1.0),
+            shrinkA=22, shrinkB=22, mutation_scale=16))
+        ax.text(0.5 * (x0 + x1), 0.5 * (y0 + y1), f"{float(row.weight):.2f}", fontsize=9,
+                ha="center", va="center", bbox=dict(boxstyle="round", fc="white", ec="#ccc"))
+    for n, (x, y) in pos.items():
+        ax.text(x, y, n, ha="center", va="center", fontsize=10,
+                bbox=dict(boxstyle="round,pad=0.5", fc="#dde6f3", ec=PALETTE[0]))
+    if len(dag) == 0:
+        ax.text(0, 0, "no edges", ha="center", va="center", fontsize=12, color="#888")
+    ax.set_xlim(-1.4, 1.4)
+    ax.set_ylim(-1.4, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return _png(fig)
+
+
+def budget_figure(budget: pd.DataFrame) -> str:
+    """Current vs optimal window spend per channel."""
+    names = budget["channel"].astype(str).to_numpy()
+    pos = np.arange(len(names))
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots()
+    ax.bar(pos - 0.2, budget["current_spend"], width=0.4, color="#aaa", label="current")
+    ax.bar(pos + 0.2, budget["optimal_spend"], width=0.4, color=PALETTE[0], label="optimal")
+    ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("spend over the planning window")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def budget_section(budget: pd.DataFrame | None, summary: dict | None) -> str:
+    if budget is None:
+        return _note("The budget optimiser needs spend columns (data.spend); this run has none.")
+    out = ""
+    if summary:
+        out += ('<p class="summary">' + html.escape(
+            f"Predicted KPI over the planning window ({summary.get('window_weeks')} weeks, "
+            f"with carry-over): current {_fmt(summary.get('current_kpi'))}, optimal "
+            f"{_fmt(summary.get('optimal_kpi'))}, lift {_fmt(summary.get('lift'))} "
+            f"({_fmt(summary.get('lift_pct'))}%) at a budget of "
+            f"{_fmt(summary.get('total_budget'))}.") + "</p>")
+    return out + budget_figure(budget) + _table(budget)
+
+
+def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
+                 decomposition: pd.DataFrame, channels: pd.DataFrame,
+                 curves: pd.DataFrame | None, dag: pd.DataFrame, budget: pd.DataFrame | None,
+                 budget_summary: dict | None, title: str) -> Path:
+    """Write the report as one self-contained HTML file at `path`; returns the path.
+
+    Frames as the run directory writes them (DESIGN section 7): predictions
+    (region, date, split, actual, predicted), decomposition (region, date,
+    components..., predicted), channels (channel, spend, incremental_*, roi,
+    ...), curves (`response_curves` or None), dag (parent, child, weight),
+    budget (`optimise_budget` table or None without spend) and its summary.
+    """
+    sections = [
+        ("Metrics", metrics_section(metrics)),
+        ("Fit per region", fit_figure(predictions) + _note(
+            "Actual and predicted KPI; the shaded weeks are the holdout (never fitted).")),
+        ("Decomposition over time", decomposition_figure(decomposition) + _note(
+            "Predicted KPI split into baseline and channel contributions, summed over regions.")),
+        ("Incremental effect and ROI per channel", effects_figure(channels) + _table(channels)),
+        ("Response curves", curves_figure(curves) + _note(
+            "Incremental KPI as each channel's spend is scaled (dot: actual spend).")
+         if curves is not None and len(curves) else _note("no response curves in this run")),
+        ("Channel graph", graph_figure(dag, list(channels["channel"])) + (
+            _table(dag) if len(dag) else _note("no edges: the thresholded graph is empty"))),
+        ("Budget shift", budget_section(budget, budget_summary)),
+    ]
+    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,47 @@
+"""Re-run the analyses of a finished run without retraining.
+
+    python scripts/analyse.py outputs/2026-11-29/10-00-00 [--total 2e6] [--lower 0.7] [--upper 1.3] [--window-weeks 26]
+
+Loads the run (`dcmmm.load_run`: config, data, scalers, final parameters) and
+rewrites dag.csv, channels.csv, channels_window.csv, response_curves*.csv,
+budget.csv, budget_summary.json and report.html in that directory. Budget
+options default to the run's `budget` config.
+"""
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dcmmm.errors import ConfigError, DataError  # noqa: E402
+from dcmmm.run import analyse, budget_spec, load_run  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--total", type=float, default=None, help="budget over the window (money)")
+    parser.add_argument("--lower", type=float, default=None, help="lowest multiplier per channel")
+    parser.add_argument("--upper", type=float, default=None, help="highest multiplier per channel")
+    parser.add_argument("--window-weeks", type=int, default=None, help="planning window (weeks)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        run = load_run(args.run_dir)
+        bspec = budget_spec(run.config)
+        changes = {k: v for k, v in {"total": args.total, "lower": args.lower, "upper": args.upper,
+                                     "window_weeks": args.window_weeks}.items() if v is not None}
+        analyse(run, Path(args.run_dir), dataclasses.replace(bspec, **changes))
+    except (ConfigError, DataError) as err:
+        print(f"dcmmm: error: {err}", file=sys.stderr)
+        return 2
+    print(f"analyses rewritten in {args.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcmmm.analysis.report import write_report
+
+SECTIONS = ("Metrics", "Fit per region", "Decomposition over time",
+            "Incremental effect and ROI per channel", "Response curves", "Channel graph",
+            "Budget shift")
+CHANNELS = ["tv", "radio", "search"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_frames(n_regions=8, n_weeks=30, spend=True, edges=True):
+    """Frames shaped like the run directory's files (DESIGN section 7)."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2023-01-02", periods=n_weeks, freq="7D").strftime("%Y-%m-%d")
+    split = np.where(np.arange(n_weeks) < n_weeks - 8, "train", "holdout")
+    split[n_weeks - 12:n_weeks - 8] = "validation"
+    size = rng.uniform(50, 500, n_regions)
+    regions = [f"R{i}" for i in range(n_regions)]
+    media = rng.gamma(2.0, 0.05, (n_regions, n_weeks, 3)) * size[:, None, None]
+    base = size[:, None] * (1 + 0.1 * np.sin(np.arange(n_weeks) / 4))[None, :]
+    predicted = base + media.sum(axis=2)
+    actual = predicted * (1 + 0.05 * rng.normal(size=predicted.shape))
+    actual[0, 3] = np.nan  # a missing cell
+    cell = {"region": np.repeat(regions, n_weeks), "date": np.tile(dates, n_regions)}
+    predictions = pd.DataFrame({**cell, "split": np.tile(split, n_regions),
+                                "actual": actual.ravel(), "predicted": predicted.ravel()})
+    decomposition = pd.DataFrame({**cell, "intercept": (0.9 * base).ravel(),
+                                  "trend": (0.05 * base).ravel(),
+                                  "seasonality": (0.05 * base).ravel(),
+                                  "control:price": np.zeros(predicted.size),
+                                  **{f"channel:{c}": media[..., i].ravel()
+                                     for i, c in enumerate(CHANNELS)}})
+    decomposition["predicted"] = decomposition.drop(columns=["region", "date"]).sum(axis=1)
+    inc = media.sum(axis=(0, 1))
+    money = np.array([800.0, 300.0, 500.0]) if spend else np.full(3, np.nan)
+    channels = pd.DataFrame({
+        "channel": CHANNELS, "spend": money, "activity": [1e4, 5e3, 2e4],
+        "incremental_direct": inc * [0.8, 1, 1], "incremental_mediated": inc * [0.2, 0, 0],
+        "incremental_total": inc, "share": inc / inc.sum(), "roi_direct": inc * 0.8 / money,
+        "roi": inc / money, "mroi": 0.5 * inc / money})
+    mult = np.round(np.arange(0, 3.01, 0.1), 2)
+    curves = pd.concat([pd.DataFrame({
+        "channel": c, "multiplier": mult, "spend": mult * money[i], "activity": mult * 1e4,
+        "incremental_direct": inc[i] * 2 * mult / (1 + mult),
+        "incremental_total": inc[i] * 2 * mult / (1 + mult)}) for i, c in enumerate(CHANNELS)])
+    dag = pd.DataFrame({"parent": ["tv"], "child": ["search"], "weight": [0.42]}) if edges else \
+        pd.DataFrame(columns=["parent", "child", "weight"])
+    budget = pd.DataFrame({
+        "channel": CHANNELS, "current_spend": money, "optimal_spend": money * [1.5, 0.5, 1.1],
+        "multiplier": [1.5, 0.5, 1.1], "lower": 0.5, "upper": 1.5,
+        "bound": ["upper", "lower", "none"], "mroi": [0.3, 0.1, 0.2]}) if spend else None
+    summary = {"current_kpi": 1e5, "optimal_kpi": 1.04e5, "lift": 4e3, "lift_pct": 4.0,
+               "total_budget": 1600.0, "window_weeks": 26, "window_start": 4} if spend else None
+    split_metrics = {"r2": 0.9, "rmse": 12.0, "mape": 0.05, "scaled_rmse": 0.1,
+                     "median_region_r2": 0.8}
+    metrics = {"train": split_metrics, "validation": split_metrics, "holdout": split_metrics,
+               "naive_holdout": {"last_value": split_metrics, "region_mean": split_metrics,
+                                 "seasonal_naive": split_metrics},
+               "fit_seconds": 12.5, "steps": 400}
+    return dict(metrics=metrics, predictions=predictions, decomposition=decomposition,
+                channels=channels, curves=curves, dag=dag, budget=budget,
+                budget_summary=summary)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(path, title="dcmmm test run", **run_frames())
+    return path
+
+
+def test_one_self_contained_file(report):
+    assert sorted(p.name for p in report.parent.iterdir()) == ["report.html"]
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for bad in ('src="http', "src='http", 'href="http', "href='http", "<link", "<script",
+                "@import", "url("):
+        assert bad not in page, bad
+    images = re.findall(r'<img alt="figure" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) >= 5
+    assert len(images) == page.count("<img")
+
+
+def test_sections_and_numbers(report):
+    page = report.read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page
+    assert "<title>dcmmm test run</title>" in page
+    assert "holdout, naive last value" in page
+    assert "lift 4000 (4%)" in page
+
+
+def test_without_spend_curves_or_edges(tmp_path):
+    frames = run_frames(n_regions=1, spend=False, edges=False)
+    frames["curves"] = None
+    path = write_report(tmp_path / "r.html", title="national", **frames)
+    page = path.read_text(encoding="utf-8")
+    assert "needs spend" in page
+    assert "no edges" in page
+    assert "no response curves" in page
+    assert page.count("data:image/png;base64,") == 4  # fit, decomposition, effects, graph
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
+def test_screenshot(report, tmp_path):
+    png = tmp_path / "report.png"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot_report.py"),
+                           str(report), str(png)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    header = png.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1400, 4000)
+
+
+def test_screenshot_script_without_chromium_exits_2(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import screenshot_report
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(screenshot_report, "CHROMIUM", tmp_path / "no-chromium")
+    assert screenshot_report.main([str(tmp_path / "r.html"), str(tmp_path / "r.png")]) == 2
