@@ -74,3 +74,25 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     assert "resuming from checkpoint" in (run_dir / "train.log").read_text()  # not a restart
     resumed = pd.read_csv(run_dir / "predictions.csv")
     pd.testing.assert_frame_equal(resumed, reference, check_exact=True)
+
+
+def test_analyses_rerun_on_a_finished_run_without_retraining(tmp_path):
+    import importlib.util
+    import json
+
+    _run(tmp_path, "run", TINY)
+    run_dir = tmp_path / "run"
+    before = json.loads((run_dir / "budget_summary.json").read_text())
+    spec = importlib.util.spec_from_file_location("analyse", ROOT / "scripts" / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    predictions = (run_dir / "predictions.csv").read_bytes()
+    assert analyse.main([str(run_dir), "--total", str(0.9 * before["total_budget"]),
+                         "--upper", "1.2"]) == 0
+    after = json.loads((run_dir / "budget_summary.json").read_text())
+    assert after["total_budget"] == pytest.approx(0.9 * before["total_budget"], rel=1e-4)
+    plan = pd.read_csv(run_dir / "budget.csv")
+    assert (plan["multiplier"] <= 1.2 + 1e-4).all()
+    assert (run_dir / "predictions.csv").read_bytes() == predictions  # the fit is untouched
+    assert (run_dir / "report.html").exists()
+    assert analyse.main([str(tmp_path / "nothing")]) == 2
