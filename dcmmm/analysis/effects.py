@@ -1,10 +1,10 @@
 """Counterfactual effects of channels (DESIGN section 5).
 
 Incremental effect of channel c = prediction with the actual plan minus the
-prediction with c's own activity u_c removed (u = x (I − W)). The activity
-c's parents drive stays. `total` propagates the removal through the
-thresholded graph W to the channels c drives; `direct` does not;
-`mediated = total − direct`. All in KPI units.
+prediction with c's spend switched off, i.e. its own activity u_c removed
+(u = x (I − W), `dcmmm.analysis.plans`). The activity c's parents drive
+stays. `total` propagates the removal through the thresholded graph W to the
+channels c drives; `direct` does not; `mediated = total − direct`. KPI units.
 """
 
 from typing import NamedTuple
@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dcmmm.model.graph import remove_own_activity
-from dcmmm.model.mmm import ModelSpec, Statics, predict_panel
+from dcmmm.analysis.plans import plan_prediction
+from dcmmm.model.mmm import ModelSpec, Statics
 
 
 class Incremental(NamedTuple):
@@ -26,18 +26,6 @@ class Incremental(NamedTuple):
         return self.total - self.direct
 
 
-def counterfactual_activity(x, w, fraction=1.0, propagate=True):
-    """x[R, T, C] -> [C, R, T, C]: activity with each channel's own activity
-    scaled down by `fraction` (1 = switched off), never below zero."""
-    n_ch = x.shape[-1]
-
-    def one(c):
-        per_region = jax.vmap(lambda xr: remove_own_activity(xr, w, c, fraction, propagate))
-        return jnp.maximum(per_region(x), 0.0)
-
-    return jnp.stack([one(c) for c in range(n_ch)])
-
-
 def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w,
                         kpi_mean, weeks=None) -> Incremental:
     """Direct and total incremental KPI per (region, channel).
@@ -47,19 +35,23 @@ def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w
     is switched off in these weeks and the change is summed over them
     (carry-over past the last week of data is not counted).
     """
-    w = jnp.asarray(w, jnp.float32)
-    n_weeks = x.shape[1]
+    n_weeks, n_ch = x.shape[1], x.shape[2]
     weeks = np.ones(n_weeks, bool) if weeks is None else np.asarray(weeks, bool)
-    base = predict_panel(spec, params, x, z, statics).y
+    mask = jnp.asarray(weeks, jnp.float32)
+    w = jnp.asarray(w, jnp.float32)
+    ones = jnp.ones(n_ch, jnp.float32)
+    base = plan_prediction(spec, params, x, z, statics, w, ones)
 
     @jax.jit
-    def effect(x_cf):
-        return jnp.sum((base - predict_panel(spec, params, x_cf, z, statics).y) * weeks, axis=1)
+    def effect(multipliers, propagate_flag):
+        def one(propagate):
+            y = plan_prediction(spec, params, x, z, statics, w, multipliers, mask, propagate)
+            return jnp.sum((base - y) * mask, axis=1)  # [R]
+
+        return jax.lax.cond(propagate_flag, lambda: one(True), lambda: one(False))
 
     out = {}
-    for name, propagate in (("direct", False), ("total", True)):
-        cf = counterfactual_activity(x, w, 1.0, propagate)
-        cf = jnp.where(jnp.asarray(weeks)[None, None, :, None], cf, x[None])
-        eff = jnp.stack([effect(cf[c]) for c in range(x.shape[-1])], axis=1)  # [R, C]
+    for name, flag in (("direct", False), ("total", True)):
+        eff = jnp.stack([effect(ones.at[c].set(0.0), flag) for c in range(n_ch)], axis=1)
         out[name] = np.asarray(eff) * np.asarray(kpi_mean)[:, None]
     return Incremental(out["direct"], out["total"])
