@@ -102,6 +102,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         graph_l1=_positive(cfg, "model.graph.l1", allow_zero=True),
         graph_enabled=mode != "none",
         graph_own_spend=has_spend,
+        calibration_weight=_positive({"calibration": {"weight": 1.0, **(cfg.get("calibration") or {})}},
+                                     "calibration.weight", allow_zero=True),
     )
     train = TrainSpec(
         max_steps=_positive(cfg, "train.max_steps", int),

@@ -25,6 +25,7 @@ from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.analysis.report import write_report
 from dcmmm.config import RunSpec, run_spec
 from dcmmm.data import synthetic
+from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError, DataError, TrainingError
@@ -34,6 +35,7 @@ from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_
 from dcmmm.model.saturation import hill_k, hill_s
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
+from dcmmm.train.loss import model_lifts
 from dcmmm.train.loop import (
     FitResult,
     Progress,
@@ -146,19 +148,29 @@ def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
     return np.where(week < n_fit, "train", np.where(week < n_train, "validation", "holdout"))
 
 
-def prepare(panel: Panel, scalers: Scalers, spec: RunSpec):
+def lift_tests_of(cfg: dict, panel: Panel) -> LiftTests | None:
+    """The validated lift tests of `calibration.path`, or None."""
+    path = (cfg.get("calibration") or {}).get("path")
+    if not path:
+        return None
+    tests = load_lift_tests(path, panel)
+    logger.info("calibration: %d lift test(s) from %s", len(tests.lift), path)
+    return tests
+
+
+def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None = None):
     """Split, calendar statics, scaled batch and initial parameters of a panel."""
     split = make_split(panel, spec.val_weeks)
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
                            spec.graph.forbid, spec.graph.require, level_weeks=split.n_train)
-    batch = make_batch(panel, scalers, split)
+    batch = make_batch(panel, scalers, split, lift_tests=lift_tests)
     params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                          np.asarray(batch.fit_w), statics)
     return split, statics, batch, params
 
 
 def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Path | None = None,
-              checkpoint_every: int = 0):
+              checkpoint_every: int = 0, lift_tests: LiftTests | None = None):
     """Build inputs, initialise and fit. Returns (params, batch, statics, split, result).
 
     Phase 1 fits the weeks before the validation window and keeps the
@@ -167,8 +179,9 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
     lower learning rate, so the local level reaches the last training week.
     The holdout is never used. With `checkpoint_dir`, progress is saved every
     `checkpoint_every` steps and at the end, and a fit found there is resumed.
+    `lift_tests` add their likelihood to the loss (calibration).
     """
-    split, statics, batch, params = prepare(panel, scalers, spec)
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
     ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
     saved = None
     if ckpt is not None:
@@ -288,6 +301,23 @@ def channel_table(run: LoadedRun, w_used, weeks=None) -> pd.DataFrame:
     return table
 
 
+def lift_table(run: LoadedRun, w_used) -> pd.DataFrame:
+    """calibration.csv: each lift test beside the fitted model's lift for it."""
+    pred = predict_panel(run.spec.model, run.params, run.batch.x, run.batch.z, run.statics)
+    fitted = np.asarray(model_lifts(run.params, run.batch, run.statics, run.spec.model, pred.y,
+                                    w=jnp.asarray(w_used, jnp.float32)), np.float64)
+    lifts = run.batch.lifts
+    measured, se = np.asarray(lifts.lift, np.float64), np.asarray(lifts.lift_se, np.float64)
+    labels = run.panel.period_labels()
+    regions, weeks = np.asarray(lifts.region_w) > 0, np.asarray(lifts.week_w) > 0
+    return pd.DataFrame({
+        "channel": [run.panel.channels[c] for c in np.argmax(np.asarray(lifts.off), axis=1)],
+        "region": ["" if r.all() else " ".join(np.asarray(run.panel.regions)[r]) for r in regions],
+        "start": [labels[np.flatnonzero(w)[0]] for w in weeks],
+        "end": [labels[np.flatnonzero(w)[-1]] for w in weeks],
+        "lift": measured, "lift_se": se, "model_lift": fitted, "z": (fitted - measured) / se})
+
+
 def thresholded_graph(run: LoadedRun) -> np.ndarray:
     return threshold_graph(np.asarray(graph_weights(run.params, run.statics)),
                            run.spec.graph.threshold, run.spec.graph.require)
@@ -327,6 +357,9 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
             (run_dir / name).unlink(missing_ok=True)
         logger.info("no spend columns (data.spend): the budget optimiser needs spend; skipped")
 
+    if run.batch.lifts is not None:
+        lift_table(run, w_used).to_csv(run_dir / "calibration.csv", index=False)
+
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (
         run_dir / "metrics.json").exists() else run.metrics
     write_report(run_dir / "report.html", metrics=metrics,
@@ -358,8 +391,10 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
                 panel.n_weeks, panel.n_channels, panel.n_controls)
 
+    lift_tests = lift_tests_of(cfg, panel)
     params, batch, statics, split, result = fit_panel(
-        panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]))
+        panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]),
+        lift_tests)
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
 
@@ -442,7 +477,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise DataError(f"data file '{data_path}' changed since the run (sha256 differs)")
     spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
     scalers = Scalers.load(run_dir / "scalers.json")
-    split, statics, batch, params = prepare(panel, scalers, spec)
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests_of(cfg, panel))
     ckpt = Checkpointer(run_dir / "checkpoints", 0)
     template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
     saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))

@@ -83,6 +83,12 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
     parser.add_argument("--out", default="outputs/recovery")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--lift-tests", nargs="*", default=[], metavar="CHANNEL",
+                        help="calibrate with simulated lift tests of these channels (all regions)")
+    parser.add_argument("--lift-start", type=int, default=60, help="first week of the lift tests")
+    parser.add_argument("--lift-weeks", type=int, default=8, help="weeks each lift test lasts")
+    parser.add_argument("--lift-se", type=float, default=0.1,
+                        help="relative measurement error of a lift test (plus KPI noise)")
     parser.add_argument("--budget", action="store_true",
                         help="judge the budget plan with the true model (brute-force comparison)")
     args = parser.parse_args(argv)
@@ -92,7 +98,17 @@ def main(argv=None):
         run_dir = ROOT / args.out / f"{args.scenario}_{seed}{args.tag}"
         if run_dir.exists():
             shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
-        cfg = compose_cfg([f"data.scenario={args.scenario}", f"seed={seed}", "train.progress=false", *args.set])
+        overrides = [f"data.scenario={args.scenario}", f"seed={seed}", "train.progress=false"]
+        if args.lift_tests:
+            from dcmmm.data import synthetic
+
+            _, _, world = synthetic.simulate(synthetic.scenario(args.scenario), seed=seed)
+            tests = synthetic.lift_tests(world, args.lift_tests, args.lift_start, args.lift_weeks,
+                                         rel_se=args.lift_se, seed=seed)
+            run_dir.mkdir(parents=True)
+            tests.to_csv(run_dir / "lift_tests.csv", index=False)
+            overrides.append(f"calibration.path={run_dir / 'lift_tests.csv'}")
+        cfg = compose_cfg([*overrides, *args.set])
         metrics = run_main(cfg, run_dir)
         table = compare(run_dir)
         truth = json.loads((run_dir / "data" / "truth.json").read_text())

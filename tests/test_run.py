@@ -16,7 +16,7 @@ from dcmmm.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-GROUPS = ["data", "model", "optim", "train", "mesh", "budget"]
+GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration"]
 TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
         "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1"]
 
@@ -77,6 +77,26 @@ def test_two_step_end_to_end(tmp_path):
     with pytest.raises(ConfigError, match="already holds a finished run"):
         run_main(cfg, tmp_path)  # a finished run is never silently overwritten
     assert info["seed"] == 0 and len(info["data_sha256"]) == 64 and info["versions"]["jax"]
+
+
+def test_calibrated_run_writes_its_lift_tests(tmp_path):
+    lifts = pd.DataFrame({"channel": ["tv", "search"], "region": ["", "r001"],
+                          "start": ["2022-03-07", "2022-04-04"], "end": ["2022-04-25", "2022-05-02"],
+                          "lift": [5000.0, 300.0], "lift_se": [500.0, 100.0]})
+    lifts.to_csv(tmp_path / "lifts.csv", index=False)
+    cfg = OmegaConf.to_container(_compose([*TINY, f"calibration.path={tmp_path / 'lifts.csv'}"]),
+                                 resolve=True)
+    run_main(cfg, tmp_path / "run")
+    table = pd.read_csv(tmp_path / "run" / "calibration.csv", keep_default_na=False)
+    assert list(table.columns) == ["channel", "region", "start", "end", "lift", "lift_se",
+                                   "model_lift", "z"]
+    assert list(table["region"]) == ["", "r001"] and list(table["end"]) == ["2022-04-25", "2022-05-02"]
+    assert np.isfinite(table["model_lift"].astype(float)).all()
+    bad = lifts.assign(channel=["tv", "radioo"])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    proc = _train([*TINY, f"calibration.path={tmp_path / 'bad.csv'}",
+                   f"hydra.run.dir={tmp_path / 'bad_run'}"], tmp_path)
+    assert proc.returncode == 2 and "radioo" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _train(args, cwd):

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from dcmmm.model.baseline import WEEKS_PER_YEAR
-from dcmmm.model.graph import own_activity
+from dcmmm.model.graph import own_activity, planned_activity
 from dcmmm.model.mmm import ModelSpec, Statics, predict_panel
 
 # Plans evaluated together are vmapped in chunks of at most PLAN_CELLS // (R·T)
@@ -62,16 +62,11 @@ def plan_activity(x, w, multipliers, weeks=None):
     x: [R, T, C] scaled activity; w: [C, C] thresholded graph (W[i, j]: i drives
     j); multipliers: [C] spend multipliers (1 = the actual plan); weeks:
     boolean [T] where the multipliers act (None = all weeks).
-    x' = max(x − Δu (I − W)^-1, 0) with Δu from `own_change`; multipliers of
-    1 everywhere return x exactly.
+    x' = max(x − Δu (I − W)^-1, 0) with Δu from `own_change`
+    (`dcmmm.model.graph.planned_activity`); multipliers of 1 everywhere return x exactly.
     """
     x = jnp.asarray(x)
-    w = jnp.asarray(w, x.dtype)
-    delta_u = own_change(x, w, multipliers, weeks)
-    eye = jnp.eye(w.shape[0], dtype=x.dtype)
-    flat = delta_u.reshape(-1, w.shape[0])  # [R·T, C]
-    delta_x = jnp.linalg.solve((eye - w).T, flat.T).T.reshape(x.shape)
-    return jnp.maximum(x - delta_x, 0.0)
+    return planned_activity(x, w, multipliers, week_mask_of(weeks, x.shape[1]))
 
 
 def direct_plan_activity(x, w, multipliers, weeks=None):

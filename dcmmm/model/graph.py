@@ -82,6 +82,25 @@ def propagate(u, w):
     return jnp.linalg.solve((eye - w).T, u.T).T
 
 
+def planned_activity(x, w, multipliers, week_mask):
+    """Activity [..., T, C] after scaling each channel's own activity by `multipliers`.
+
+    x: [..., T, C] scaled activity (leading region axes broadcast); w: [C, C];
+    multipliers: [C] (1 = the actual plan); week_mask: [T] float, where the
+    multipliers act. With u = own_activity(x, W) and
+    Δu = (1 − m_c) · u · week_mask, the change flows through the graph to the
+    channels c drives: x' = max(x − Δu (I − W)^-1, 0). Multipliers of 1
+    return x exactly.
+    """
+    x = jnp.asarray(x)
+    w = jnp.asarray(w, x.dtype)
+    delta_u = (1.0 - jnp.asarray(multipliers, x.dtype)) * own_activity(x, w) * week_mask[:, None]
+    eye = jnp.eye(w.shape[0], dtype=x.dtype)
+    flat = delta_u.reshape(-1, w.shape[0])
+    delta_x = jnp.linalg.solve((eye - w).T, flat.T).T.reshape(x.shape)
+    return jnp.maximum(x - delta_x, 0.0)
+
+
 def remove_own_activity(x, w, channel: int, fraction=1.0, propagate_to_children=True):
     """Activity after removing `fraction` of channel c's own activity, x[T, C] -> [T, C].
 

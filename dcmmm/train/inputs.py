@@ -10,12 +10,13 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
 from dcmmm.data.scaling import Scalers
 from dcmmm.model.baseline import WEEKS_PER_YEAR, fourier_features, level_basis
 from dcmmm.model.graph import allowed_edges
 from dcmmm.model.mmm import Statics
-from dcmmm.train.loss import Batch
+from dcmmm.train.loss import Batch, LiftBatch
 
 
 class Split(NamedTuple):
@@ -44,8 +45,10 @@ def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, gr
     )
 
 
-def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None) -> Batch:
-    """Scaled arrays and cell weights; `media` [R, T, C] replaces the panel's activity."""
+def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
+               lift_tests: LiftTests | None = None) -> Batch:
+    """Scaled arrays and cell weights; `media` [R, T, C] replaces the panel's activity;
+    `lift_tests` (validated against the panel) calibrate the fit."""
     media = panel.media if media is None else media
     x = scalers.scale_media(media)
     z = scalers.scale_controls(panel.z)
@@ -67,5 +70,10 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None) -> Batc
         s_scaled = np.zeros_like(x)
         xc = (x - x_mean[:, None, :]) * train_rows[..., None]
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    lifts = None
+    if lift_tests is not None:
+        off = np.eye(panel.n_channels)[lift_tests.channel]
+        lifts = LiftBatch(f32(off), f32(lift_tests.region_w), f32(lift_tests.week_w),
+                          f32(lift_tests.lift), f32(lift_tests.lift_se), f32(scalers.kpi_mean))
     return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
-                 f32(s_scaled))
+                 f32(s_scaled), lifts)

@@ -6,6 +6,12 @@
          + m_smoothness · mean (log m_t − log m_{t−1})²
          + m_distance · mean (log m)²                              dynamics
          + sem · ½‖xc − xc W‖² + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²    channel graph
+         + σ̂²/N · Σ_i ½ ((lift_model_i − lift_i) / se_i)²           lift tests
+
+The lift-test term is the Gaussian likelihood of the measured lifts on the
+scale of the fit term: the Huber fit of N cells is ≈ Σ r²/(2N), the data's
+log-likelihood Σ r²/(2σ²), so a likelihood term enters multiplied by σ²/N,
+with σ̂² the current mean squared residual (held constant in the gradient).
 """
 
 from dataclasses import dataclass
@@ -15,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dcmmm.model.graph import acyclicity, sem_loss
+from dcmmm.model.graph import acyclicity, planned_activity, sem_loss
 from dcmmm.model.mmm import ModelSpec, Statics, graph_weights, predict_panel
 
 
@@ -32,6 +38,18 @@ class LossSpec:
     graph_l1: float = 0.01
     graph_enabled: bool = True
     graph_own_spend: bool = False  # SEM with each channel's own spend-driven activity
+    calibration_weight: float = 1.0  # multiplies the lift-test likelihood (1 = as measured)
+
+
+class LiftBatch(NamedTuple):
+    """Lift tests as arrays (`dcmmm.data.calibration.LiftTests` on the device)."""
+
+    off: jax.Array  # [N, C] 1.0 at the channel switched off
+    region_w: jax.Array  # [N, R] regions in the test
+    week_w: jax.Array  # [N, T] weeks in the test
+    lift: jax.Array  # [N] measured KPI lost (KPI units)
+    lift_se: jax.Array  # [N] its standard error (KPI units)
+    kpi_mean: jax.Array  # [R] KPI units per scaled unit
 
 
 class Batch(NamedTuple):
@@ -45,6 +63,7 @@ class Batch(NamedTuple):
     xc: jax.Array  # [R, T, C] SEM activity: x itself with spend, else centred per (region, channel)
     sem_w: jax.Array  # [R, T] weight of a week in the graph's SEM loss
     spend: jax.Array  # [R, T, C] spend / its training mean per (region, channel); zeros without spend
+    lifts: LiftBatch | None = None  # lift tests that calibrate the fit, or None
 
 
 def masked_mean(values, weight):
@@ -81,9 +100,37 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSp
         terms["graph"] = (
             lspec.graph_sem * sem + lspec.graph_l1 * jnp.sum(jnp.abs(w)) + alpha * h + 0.5 * rho * h**2
         )
+    if batch.lifts is not None:
+        sigma2 = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w))
+        z = (model_lifts(params, batch, statics, spec, pred.y) - batch.lifts.lift) / batch.lifts.lift_se
+        terms["calibration"] = (lspec.calibration_weight * sigma2 / jnp.maximum(jnp.sum(batch.fit_w), 1.0)
+                                * 0.5 * jnp.sum(z**2))
     total = sum(terms.values())
     terms["h"] = h
     return total, terms
+
+
+def model_lifts(params, batch: Batch, statics: Statics, spec: ModelSpec, y_actual, w=None):
+    """The model's KPI lost in each lift test [N] (KPI units).
+
+    For test i: channel c's own activity is removed in the test's weeks (the
+    change flows through the graph `w` to the channels c drives; default the
+    learned graph, held constant), and Σ_r Σ_t (ŷ − ŷ_off)[r, t] · kpi_mean[r]
+    is summed over the test's regions and weeks. y_actual: [R, T] prediction
+    with the actual plan (scaled).
+    """
+    lifts = batch.lifts
+    if w is None:
+        w = jax.lax.stop_gradient(graph_weights(params, statics))
+
+    weights = lifts.region_w[:, :, None] * lifts.week_w[:, None, :]  # [N, R, T]
+
+    def lost_in(off, week_w, cells):
+        x_off = planned_activity(batch.x, w, 1.0 - off, week_w)
+        y_off = predict_panel(spec, params, x_off, batch.z, statics).y
+        return jnp.sum((y_actual - y_off) * lifts.kpi_mean[:, None] * cells)
+
+    return jax.vmap(lost_in)(lifts.off, lifts.week_w, weights)
 
 
 def validation_mse(params, batch: Batch, statics: Statics, spec: ModelSpec):

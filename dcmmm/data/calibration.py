@@ -1,0 +1,120 @@
+"""Lift tests (experiments) that calibrate the model.
+
+A lift-test file is a table with one row per experiment:
+
+| column    | meaning                                                               |
+|-----------|-----------------------------------------------------------------------|
+| `channel` | the channel whose spend was switched off (display name or column)     |
+| `region`  | the region it ran in; empty = all regions                             |
+| `start`   | first week of the test (a period label of the panel: date or week id) |
+| `end`     | last week of the test (inclusive)                                     |
+| `lift`    | KPI lost over [start, end] because the spend was off (KPI units)      |
+| `lift_se` | standard error of `lift` (KPI units, > 0)                             |
+
+`load_lift_tests` validates it against a Panel and returns `LiftTests`:
+region-first weights the loss uses to compare the model's own counterfactual
+(the channel's own activity removed in those weeks and regions) with the
+measured lift as a Gaussian likelihood.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from dcmmm.data.panel import Panel, read_table
+from dcmmm.errors import DataError
+
+COLUMNS = ("channel", "region", "start", "end", "lift", "lift_se")
+
+
+class LiftTests(NamedTuple):
+    """N lift tests on a panel of R regions, T weeks, C channels."""
+
+    channel: np.ndarray  # [N] channel index
+    region_w: np.ndarray  # [N, R] 1.0 for regions in the test
+    week_w: np.ndarray  # [N, T] 1.0 for weeks in [start, end]
+    lift: np.ndarray  # [N] KPI lost with the channel off (KPI units)
+    lift_se: np.ndarray  # [N] its standard error (KPI units)
+    labels: tuple  # [N] "channel region start..end" for messages and outputs
+
+
+def _period_index(panel: Panel, value, row: int, column: str) -> int:
+    labels = panel.period_labels()
+    text = str(value).strip()
+    if np.issubdtype(panel.periods.dtype, np.datetime64):
+        try:
+            text = pd.Timestamp(text).strftime("%Y-%m-%d")
+        except (ValueError, TypeError):
+            raise DataError(f"lift test row {row}: {column} {value!r} is not a date") from None
+    else:
+        try:
+            text = str(int(float(text)))
+        except ValueError:
+            raise DataError(f"lift test row {row}: {column} {value!r} is not a week id") from None
+    if text not in labels:
+        raise DataError(f"lift test row {row}: {column} {text} is not a week of the panel "
+                        f"({labels[0]} to {labels[-1]})")
+    return labels.index(text)
+
+
+def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<DataFrame>"
+                          ) -> LiftTests:
+    """Validate a lift-test table against `panel`; DataError names the row and value."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"lift-test file '{source}' lacks column(s) {missing}; it has "
+                        f"{list(frame.columns)}")
+    if len(frame) == 0:
+        raise DataError(f"lift-test file '{source}' has no rows")
+    names = {n: i for i, n in enumerate(panel.channels)}
+    names.update({n: i for i, n in enumerate(panel.channel_columns)})
+    n_tests = len(frame)
+    channel = np.zeros(n_tests, int)
+    region_w = np.zeros((n_tests, panel.n_regions))
+    week_w = np.zeros((n_tests, panel.n_weeks))
+    lift, lift_se, labels = np.zeros(n_tests), np.zeros(n_tests), []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        rec = row._asdict()
+        ch = str(rec["channel"]).strip()
+        if ch not in names:
+            raise DataError(f"lift test row {i}: channel {ch!r} is not a channel of the panel "
+                            f"{list(panel.channels)}")
+        channel[i] = names[ch]
+        reg = rec["region"]
+        if reg is None or (isinstance(reg, float) and np.isnan(reg)) or str(reg).strip() == "":
+            region_w[i] = 1.0
+            reg_label = "all regions"
+        else:
+            reg_label = str(reg).strip()
+            if reg_label not in panel.regions:
+                raise DataError(f"lift test row {i}: region {reg_label!r} is not in the panel")
+            region_w[i, panel.regions.index(reg_label)] = 1.0
+        start = _period_index(panel, rec["start"], i, "start")
+        end = _period_index(panel, rec["end"], i, "end")
+        if end < start:
+            raise DataError(f"lift test row {i}: end {rec['end']} is before start {rec['start']}")
+        week_w[i, start:end + 1] = 1.0
+        for key, out in (("lift", lift), ("lift_se", lift_se)):
+            try:
+                value = float(rec[key])
+            except (TypeError, ValueError):
+                raise DataError(f"lift test row {i}: {key} {rec[key]!r} is not a number") from None
+            if not np.isfinite(value):
+                raise DataError(f"lift test row {i}: {key} is {value}")
+            out[i] = value
+        if lift_se[i] <= 0:
+            raise DataError(f"lift test row {i}: lift_se must be > 0, got {lift_se[i]}")
+        if panel.spend is not None and panel.spend[region_w[i] > 0][:, start:end + 1,
+                                                                    channel[i]].sum() <= 0:
+            raise DataError(f"lift test row {i}: channel {ch!r} has no spend in "
+                            f"{reg_label} over those weeks, so switching it off changes nothing")
+        labels.append(f"{panel.channels[channel[i]]} {reg_label} "
+                      f"{panel.period_labels()[start]}..{panel.period_labels()[end]}")
+    return LiftTests(channel, region_w, week_w, lift, lift_se, tuple(labels))
+
+
+def load_lift_tests(path: str, panel: Panel) -> LiftTests:
+    """Read and validate a lift-test file (.csv, .csv.gz or .parquet)."""
+    frame = read_table(path, str_columns=("region", "channel", "start", "end"))
+    return lift_tests_from_frame(frame, panel, source=str(path))

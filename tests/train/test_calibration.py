@@ -1,0 +1,68 @@
+"""Lift tests in the loss: the model's counterfactual lift, and its pull on the fit."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dcmmm.analysis.effects import incremental_effects
+from dcmmm.model.mmm import predict_panel
+from dcmmm.train.loop import TrainSpec, fit
+from dcmmm.train.loss import LiftBatch, LossSpec, loss_terms, model_lifts
+from tests.analysis.conftest import make_problem
+from tests.fixtures import tiny_problem
+
+
+def lift_batch(n_regions, n_weeks, n_channels, channel, weeks, lift, se, kpi_mean, regions=None):
+    off = np.zeros((1, n_channels))
+    off[0, channel] = 1.0
+    region_w = np.ones((1, n_regions)) if regions is None else np.asarray(regions, float)[None]
+    week_w = np.zeros((1, n_weeks))
+    week_w[0, weeks] = 1.0
+    f = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    return LiftBatch(f(off), f(region_w), f(week_w), f([lift]), f([se]), f(kpi_mean))
+
+
+@pytest.mark.parametrize("channel", [0, 2])
+def test_model_lift_equals_incremental_effect_of_the_same_intervention(channel):
+    problem = make_problem()
+    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    n_regions, n_weeks, n_channels = x.shape
+    weeks = np.zeros(n_weeks, bool)
+    weeks[10:18] = True
+    inc = incremental_effects(spec, params, x, z, statics, w, kpi_mean, weeks=weeks)
+    regions = [1.0, 0.0, 1.0]
+    lifts = lift_batch(n_regions, n_weeks, n_channels, channel, slice(10, 18), 0.0, 1.0, kpi_mean,
+                       regions)
+    _, _, batch, _ = tiny_problem()
+    batch = batch._replace(lifts=lifts)
+    y = predict_panel(spec, params, x, z, statics).y
+    got = float(model_lifts(params, batch, statics, spec, y, w=jnp.asarray(w, jnp.float32))[0])
+    expected = inc.total[[0, 2], channel].sum()  # total: channel 0 drives channel 2
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert expected > 0
+
+
+def test_lift_test_pulls_the_channel_effect_towards_the_measurement():
+    spec, params, batch, statics = tiny_problem()
+    n_regions, n_weeks, n_channels = batch.x.shape
+    kpi_mean = np.full(n_regions, 100.0)
+    tspec = TrainSpec(max_steps=300, steps_per_call=50, patience=300, progress=False)
+    lspec = LossSpec(graph_enabled=False)
+
+    def fitted_lift(lifts):
+        result = fit(params, batch._replace(lifts=lifts), statics, spec, lspec, tspec)
+        probe = batch._replace(lifts=lifts)
+        y = predict_panel(spec, result.params, batch.x, batch.z, statics).y
+        return float(model_lifts(result.params, probe, statics, spec, y)[0])
+
+    weeks = slice(5, 15)
+    weak = lift_batch(n_regions, n_weeks, n_channels, 1, weeks, 0.0, 1e9, kpi_mean)
+    free = fitted_lift(weak)  # a test with a huge error carries no information
+    target = 3.0 * free
+    pulled = fitted_lift(lift_batch(n_regions, n_weeks, n_channels, 1, weeks, target,
+                                    0.02 * target, kpi_mean))
+    assert abs(pulled - target) < 0.5 * abs(free - target)
+    # and the term is part of the loss, in the fit's units
+    lifts = lift_batch(n_regions, n_weeks, n_channels, 1, weeks, target, 0.02 * target, kpi_mean)
+    _, terms = loss_terms(params, 0.0, 1.0, batch._replace(lifts=lifts), statics, spec, lspec)
+    assert float(terms["calibration"]) > 0
