@@ -35,7 +35,6 @@ from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_
 from dcmmm.model.saturation import hill_k, hill_s
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
-from dcmmm.train.loss import model_lifts
 from dcmmm.train.loop import (
     FitResult,
     Progress,
@@ -44,6 +43,7 @@ from dcmmm.train.loop import (
     make_optimizer,
     static_part,
 )
+from dcmmm.train.loss import model_lifts
 
 logger = logging.getLogger(__name__)
 PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
