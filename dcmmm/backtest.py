@@ -1,14 +1,15 @@
 """Rolling-origin backtest: K folds fitted as one vmapped program, then scored.
 
 Fold k has origin o_k = T − holdout_weeks − (K − 1 − k)·step_weeks (the last
-fold is the usual holdout split). A fold is exactly the run that a panel with
-`holdout_weeks = T − o_k` would make: its panel (outage masks decided on its
-own training weeks), scalers fitted on weeks < o_k, its validation window
-(the `train.val_weeks` weeks before o_k), level knots that stop at o_k and
-stay flat after it, its own initial parameters. Nothing at or after o_k
-reaches a fold's parameters: the KPI there is masked out of the loss, the
+fold is the usual holdout split). A fold is the run that a panel with
+`holdout_weeks = T − o_k` would make (`panel.with_holdout`): outage masks
+decided on its own training weeks, scalers fitted on weeks < o_k, its
+validation window (the `train.val_weeks` weeks before o_k), level knots that
+stop at o_k and stay flat after it, its own initial parameters. Nothing at or
+after o_k reaches a fold's parameters: the KPI there is out of the loss, the
 validation score and every statistic. Media and controls after o_k are
-exogenous and only enter predictions of those weeks.
+exogenous and only enter predictions of those weeks. A region without usable
+KPI before o_k is masked in that fold (neither fitted nor scored).
 
 Folds differ in their level basis width (later origins have more knots); the
 basis is padded with zero columns to the widest fold. A padded knot has zero
@@ -25,7 +26,7 @@ import pandas as pd
 
 from dcmmm.analysis.metrics import backtest_table, forecast_scores
 from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec
-from dcmmm.data.panel import MIN_FIT_WEEKS, Panel
+from dcmmm.data.panel import MIN_FIT_WEEKS, Panel, with_holdout
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import Statics, init_params, predict_panel
@@ -76,24 +77,33 @@ def pad_level_basis(statics: Statics, n_knots: int) -> Statics:
     return statics._replace(level_basis=jnp.pad(basis, ((0, 0), (0, n_knots - basis.shape[1]))))
 
 
-def prepare_folds(panels: list, spec: RunSpec) -> list:
-    """Folds from their panels (oldest first, each with its own holdout_weeks)."""
+def prepare_folds(panel: Panel, origins, spec: RunSpec) -> list:
+    """The folds (oldest first) of `panel` at `origins` (week indices)."""
     parts = []
-    for panel in panels:
-        scalers = fit_scalers(panel)
-        split = make_split(panel, spec.val_weeks)
-        statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks,
-                               spec.graph.mode, spec.graph.forbid, spec.graph.require,
-                               level_weeks=split.n_train)
-        parts.append((panel, scalers, split, statics, make_batch(panel, scalers, split)))
+    for origin in origins:
+        if origin != panel.n_train:
+            panel_k = with_holdout(panel, panel.n_weeks - origin)
+        else:
+            panel_k = panel
+        parts.append(_fold_parts(panel_k, spec))
     n_knots = max(p[3].level_basis.shape[1] for p in parts)
     folds = []
-    for panel, scalers, split, statics, batch in parts:
+    for panel_k, scalers, split, statics, batch in parts:
         statics = pad_level_basis(statics, n_knots)
         params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                              np.asarray(batch.fit_w), statics)
-        folds.append(Fold(panel.n_train, panel, scalers, split, statics, batch, params))
+        folds.append(Fold(panel_k.n_train, panel_k, scalers, split, statics, batch, params))
     return folds
+
+
+def _fold_parts(panel: Panel, spec: RunSpec):
+    """Scalers, split, statics and batch of one fold's panel (as `run.prepare`)."""
+    scalers = fit_scalers(panel, empty_regions=True)
+    split = make_split(panel, spec.val_weeks)
+    statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks,
+                           spec.graph.mode, spec.graph.forbid, spec.graph.require,
+                           level_weeks=split.n_train)
+    return panel, scalers, split, statics, make_batch(panel, scalers, split)
 
 
 def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:

@@ -227,7 +227,7 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     return result
 
 
-def fit_backtest(cfg: dict, run_dir: Path, panel: Panel, spec: RunSpec, vspec: ValidateSpec):
+def fit_backtest(run_dir: Path, panel: Panel, spec: RunSpec, vspec: ValidateSpec):
     """Rolling-origin backtest (dcmmm.backtest): all folds as one vmapped fit.
 
     Returns what `fit_panel` returns for the last fold (the usual holdout
@@ -236,14 +236,7 @@ def fit_backtest(cfg: dict, run_dir: Path, panel: Panel, spec: RunSpec, vspec: V
     checkpointed along the way: an interrupted one starts again.
     """
     origins = fold_origins(panel.n_weeks, panel.holdout_weeks, spec.val_weeks, vspec)
-
-    def fold_panel(origin):
-        if origin == panel.n_train:
-            return panel
-        data = dict(cfg["data"], holdout_weeks=panel.n_weeks - origin)
-        return load_data(dict(cfg, data=data), run_dir, spec.val_weeks, generate=False)[0]
-
-    folds = prepare_folds([fold_panel(o) for o in origins], spec)
+    folds = prepare_folds(panel, origins, spec)
     logger.info("backtest: %d folds, origins at weeks %s", len(folds), list(origins))
     try:
         fitted = fit_folds(folds, spec)
@@ -406,7 +399,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     backtest = None
     if vspec.mode == "backtest":
         params, batch, statics, split, result, backtest, bt_summary = fit_backtest(
-            cfg, run_dir, panel, spec, vspec)
+            run_dir, panel, spec, vspec)
     else:
         params, batch, statics, split, result = fit_panel(
             panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]))
