@@ -4,6 +4,7 @@ Nothing below this module sees a DictConfig: jitted code closes over these
 hashable specs only.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from dcmmm.errors import ConfigError
@@ -33,6 +34,51 @@ class RunSpec:
     seed: int
     refit_steps: int = 0
     refit_lr_fraction: float = 0.2
+
+
+def refit_train_spec(spec: RunSpec) -> TrainSpec:
+    """Phase 2 (refit on all training weeks): `refit_steps` steps at
+    `refit_lr_fraction` of the learning rate, no early stopping."""
+    return dataclasses.replace(
+        spec.train, max_steps=spec.refit_steps, warmup_steps=min(50, spec.refit_steps // 4),
+        learning_rate=spec.train.learning_rate * spec.refit_lr_fraction,
+        patience=spec.refit_steps)
+
+
+@dataclass(frozen=True)
+class ValidateSpec:
+    """How a run is validated (the `validate` group).
+
+    holdout: one split, the last `data.holdout_weeks` weeks are the holdout.
+    backtest: `n_folds` rolling origins `step_weeks` apart, the last one the
+    holdout split (origin = T − holdout_weeks); each fold is scored on the
+    `horizon_weeks` weeks after its origin.
+    """
+
+    mode: str = "holdout"
+    n_folds: int = 1
+    step_weeks: int = 13
+    horizon_weeks: int = 13
+
+
+VALIDATE_MODES = ("holdout", "backtest")
+
+
+def validate_spec(cfg: dict) -> ValidateSpec:
+    """The `validate` group as a ValidateSpec (holdout when the group is absent)."""
+    node = cfg.get("validate")
+    if node is None:
+        return ValidateSpec()
+    mode = node.get("mode") if isinstance(node, dict) else None
+    if mode not in VALIDATE_MODES:
+        raise ConfigError(f"validate.mode must be one of {VALIDATE_MODES}, got {mode!r}")
+    if mode == "holdout":
+        return ValidateSpec()
+    for key in ("n_folds", "step_weeks", "horizon_weeks"):
+        value = node.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"validate.{key} must be an integer >= 1, got {value!r}")
+    return ValidateSpec(mode, node["n_folds"], node["step_weeks"], node["horizon_weeks"])
 
 
 def _get(cfg: dict, dotted: str):

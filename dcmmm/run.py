@@ -23,7 +23,8 @@ from dcmmm.analysis.curves import fit_hill_curves, response_curves
 from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.analysis.report import write_report
-from dcmmm.config import RunSpec, run_spec
+from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
+from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec, run_spec, validate_spec
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
@@ -44,6 +45,7 @@ from dcmmm.train.loop import (
     static_part,
 )
 from dcmmm.train.loss import model_lifts
+from dcmmm.train.replicas import replica
 
 logger = logging.getLogger(__name__)
 PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
@@ -223,10 +225,7 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     else:
         phase1, start_params = saved.phase1, params
     if refit:
-        refit_spec = dataclasses.replace(
-            spec.train, max_steps=spec.refit_steps, warmup_steps=min(50, spec.refit_steps // 4),
-            learning_rate=spec.train.learning_rate * spec.refit_lr_fraction,
-            patience=spec.refit_steps)
+        refit_spec = refit_train_spec(spec)
         all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
         resume = saved.progress if saved is not None and saved.phase == 2 else None
         second = fit(start_params, all_train, statics, spec.model, spec.loss, refit_spec,
@@ -239,6 +238,42 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
         final = Progress(result.state, 0.0, result.params, result.best_step, True)
         ckpt.save(result.steps, final, 2 if refit else 1, phase1, force=True, final=True)
     return result
+
+
+def fit_backtest(run_dir: Path, panel: Panel, spec: RunSpec, vspec: ValidateSpec):
+    """Rolling-origin backtest (dcmmm.backtest): all folds as one vmapped fit.
+
+    Returns what `fit_panel` returns for the last fold (the usual holdout
+    split, saved as the final checkpoint so `load_run` works), then
+    backtest.csv's table and a summary for metrics.json. A backtest is not
+    checkpointed along the way: an interrupted one starts again.
+    """
+    origins = fold_origins(panel.n_weeks, panel.holdout_weeks, spec.val_weeks, vspec)
+    folds = prepare_folds(panel, origins, spec)
+    logger.info("backtest: %d folds, origins at weeks %s", len(folds), list(origins))
+    try:
+        fitted = fit_folds(folds, spec)
+    except FloatingPointError as err:
+        raise TrainingError(f"training stopped: {err}; nothing was written. Lower "
+                            "optim.learning_rate or check the data's scale.") from None
+    res = fitted.result
+    table = score_folds(folds, res.params, spec, vspec.horizon_weeks)
+    last = folds[-1]
+    params, state = replica(res.params, -1), replica(res.state, -1)
+    result = FitResult(params, state, int(res.best_step[-1]), int(res.steps[-1]), [],
+                       res.fit_seconds)
+    phase1 = {"steps": int(fitted.phase1["steps"][-1]),
+              "best_step": int(fitted.phase1["best_step"][-1]),
+              "seconds": fitted.phase1["seconds"]}
+    ckpt = Checkpointer(run_dir / "checkpoints", 0)
+    ckpt.save(result.steps, Progress(state, 0.0, params, result.best_step, True),
+              2 if fitted.refit else 1, phase1, force=True, final=True)
+    ckpt.close()
+    summary = {"folds": len(folds), "origins": [panel.period_labels()[o] for o in origins],
+               "horizon_weeks": vspec.horizon_weeks,
+               "best_step": [int(s) for s in res.best_step],
+               "steps": [int(s) for s in res.steps]}
+    return params, last.batch, last.statics, last.split, result, table, summary
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -362,7 +397,9 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
 
     metrics = json.loads((run_dir / "metrics.json").read_text()) if (
         run_dir / "metrics.json").exists() else run.metrics
-    write_report(run_dir / "report.html", metrics=metrics,
+    backtest = (pd.read_csv(run_dir / "backtest.csv", dtype={"fold": str, "origin": str})
+                if (run_dir / "backtest.csv").exists() else None)
+    write_report(run_dir / "report.html", metrics=metrics, backtest=backtest,
                  predictions=pd.read_csv(run_dir / "predictions.csv"),
                  decomposition=pd.read_csv(run_dir / "decomposition.csv"),
                  channels=channels, curves=curves, dag=dag, budget=budget,
@@ -391,10 +428,19 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
                 panel.n_weeks, panel.n_channels, panel.n_controls)
 
+    vspec = validate_spec(cfg)
     lift_tests = lift_tests_of(cfg, panel)
-    params, batch, statics, split, result = fit_panel(
-        panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]),
-        lift_tests)
+    backtest = None
+    if vspec.mode == "backtest":
+        if lift_tests is not None:
+            raise ConfigError("validate=backtest does not take lift tests (calibration.path) "
+                              "yet: backtest without them, or use validate=holdout")
+        params, batch, statics, split, result, backtest, bt_summary = fit_backtest(
+            run_dir, panel, spec, vspec)
+    else:
+        params, batch, statics, split, result = fit_panel(
+            panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]),
+            lift_tests)
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
 
@@ -411,6 +457,9 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     metrics["naive_holdout"] = naive_holdout_metrics(
         panel.y, panel.train_mask, masks["holdout"], split.n_train, kpi_mean)
     metrics.update(fit_seconds=result.fit_seconds, steps=result.steps, best_step=result.best_step)
+    if backtest is not None:
+        metrics["backtest"] = bt_summary
+        backtest.to_csv(run_dir / "backtest.csv", index=False, na_rep="")
     metrics = clean(metrics)
 
     labels = panel.period_labels()

@@ -11,6 +11,7 @@ the regions' training-week KPI means [R]:
 """
 
 import numpy as np
+import pandas as pd
 
 from dcmmm.model.baseline import WEEKS_PER_YEAR
 
@@ -79,3 +80,45 @@ def naive_holdout_metrics(y, train_mask, holdout_mask, n_train: int, region_mean
             continue
         out[name] = fit_metrics(y, np.nan_to_num(forecast), covered, region_mean)
     return out
+
+
+METRICS = ("r2", "rmse", "mape", "scaled_rmse", "median_region_r2")
+BACKTEST_MODELS = ("dcmmm", "last_value", "region_mean", "seasonal_naive")
+BACKTEST_COLUMNS = ("fold", "origin", "model", *METRICS)
+
+
+def forecast_scores(y, mask, origin: int, horizon: int, yhat, region_mean) -> dict:
+    """Metrics of dcmmm's `yhat` and of the naive forecasts over the `horizon`
+    weeks from week `origin`, the naive ones built from the cells before it.
+
+    y, yhat: [R, T] KPI units; mask: [R, T] usable cells; region_mean: [R] the
+    KPI means of the weeks before `origin`. Returns {model: metrics} for
+    `BACKTEST_MODELS`; a seasonal naive that covers fewer than half of the
+    scored cells (no year of data before them) has NaN metrics.
+    """
+    mask = np.asarray(mask, bool)
+    week = np.arange(mask.shape[1])[None, :]
+    before = mask & (week < origin)
+    window = mask & (week >= origin) & (week < origin + horizon)
+    out = {"dcmmm": fit_metrics(y, yhat, window, region_mean)}
+    for name, vals in naive_holdout_metrics(y, before, window, origin, region_mean).items():
+        out[name] = vals if vals is not None else dict.fromkeys(METRICS, float("nan"))
+    return out
+
+
+def backtest_table(scores: list, origins: list) -> pd.DataFrame:
+    """backtest.csv: one row per (fold, model), then a `mean` row per model.
+
+    scores: per fold (oldest first) the dict of `forecast_scores`; origins:
+    the folds' origin labels. A model's mean is NaN unless it is defined in
+    every fold, so the means compare models over the same folds.
+    """
+    rows = [{"fold": str(k), "origin": origin, "model": model, **fold[model]}
+            for k, (fold, origin) in enumerate(zip(scores, origins)) for model in BACKTEST_MODELS]
+    table = pd.DataFrame(rows, columns=list(BACKTEST_COLUMNS))
+    means = table.groupby("model", sort=False)[list(METRICS)].mean(numeric_only=True)
+    defined = table.groupby("model", sort=False)[list(METRICS)].agg(lambda s: s.notna().all())
+    means = means.where(defined).reset_index()
+    means.insert(0, "origin", "")
+    means.insert(0, "fold", "mean")
+    return pd.concat([table, means[list(BACKTEST_COLUMNS)]], ignore_index=True)

@@ -95,6 +95,20 @@ def metrics_section(metrics: dict) -> str:
     return out
 
 
+def backtest_section(backtest: pd.DataFrame) -> str:
+    """backtest.csv as a table per fold and model, with the fold means first."""
+    cols = ["fold", "origin", "model", *METRIC_COLUMNS]
+    frame = backtest[cols].copy()
+    frame["origin"] = frame["origin"].fillna("")
+    means = frame[frame["fold"].astype(str) == "mean"]
+    folds = frame[frame["fold"].astype(str) != "mean"]
+    return (_table(means.drop(columns=["origin"])) + _table(folds) + _note(
+        "Rolling-origin backtest: each fold is fitted on the weeks before its origin only and "
+        "scored on the weeks from it; the last fold is the holdout split above. Naive "
+        "forecasts use the same weeks. A mean is empty unless the model is defined in every "
+        "fold."))
+
+
 def fit_figure(predictions: pd.DataFrame) -> str:
     """Actual vs predicted for the largest regions and the sum over regions."""
     p = predictions.copy()
@@ -258,17 +272,20 @@ def budget_section(budget: pd.DataFrame | None, summary: dict | None) -> str:
 def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
                  decomposition: pd.DataFrame, channels: pd.DataFrame,
                  curves: pd.DataFrame | None, dag: pd.DataFrame, budget: pd.DataFrame | None,
-                 budget_summary: dict | None, title: str) -> Path:
+                 budget_summary: dict | None, title: str,
+                 backtest: pd.DataFrame | None = None) -> Path:
     """Write the report as one self-contained HTML file at `path`; returns the path.
 
     Frames as the run directory writes them (DESIGN section 7): predictions
     (region, date, split, actual, predicted), decomposition (region, date,
     components..., predicted), channels (channel, spend, incremental_*, roi,
     ...), curves (`response_curves` or None), dag (parent, child, weight),
-    budget (`optimise_budget` table or None without spend) and its summary.
+    budget (`optimise_budget` table or None without spend) and its summary;
+    backtest (backtest.csv, or None when the run was not a backtest).
     """
     sections = [
         ("Metrics", metrics_section(metrics)),
+        *([("Backtest", backtest_section(backtest))] if backtest is not None else []),
         ("Fit per region", fit_figure(predictions) + _note(
             "Actual and predicted KPI; the shaded weeks are the holdout (never fitted).")),
         ("Decomposition over time", decomposition_figure(decomposition) + _note(

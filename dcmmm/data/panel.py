@@ -21,6 +21,7 @@ Every problem with the data raises `DataError`, every invalid setting
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -375,6 +376,41 @@ def load_panel(spec: DataSpec, frame: pd.DataFrame | None = None) -> Panel:
         outages=outages,
         source=source,
     )
+
+
+def with_holdout(panel: Panel, holdout_weeks: int) -> Panel:
+    """The panel with another holdout, as `load_panel` would build it from the
+    same table with `holdout_weeks`, for a backtest fold.
+
+    Outage runs are decided again on the new training weeks (a region's
+    training median), so nothing after them decides which cells are masked.
+    Unlike `load_panel`, a region without usable positive KPI in the new
+    training weeks does not raise: all its KPI cells are masked (it is neither
+    fitted nor scored in that fold).
+    """
+    R, T = panel.n_regions, panel.n_weeks
+    labels = panel.period_labels()
+    old = np.zeros((R, T), bool)
+    index = {r: i for i, r in enumerate(panel.regions)}
+    for region, first, last, _ in panel.outages:
+        old[index[region], labels.index(first):labels.index(last) + 1] = True
+    masked_runs = not (panel.mask & old).any()  # data.zero_runs=mask (or no outages)
+    usable = panel.mask | old if masked_runs else panel.mask
+    kpi = np.where(usable, panel.y, np.nan)
+    is_train = np.arange(T) < T - holdout_weeks
+    cells, outages = _outage_runs(kpi, usable, is_train, panel.regions, labels)
+    mask = usable & ~cells if masked_runs else usable.copy()
+    train = mask & is_train
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(train, panel.y, 0.0).sum(1) / train.sum(1)
+    empty = ~(mean > 0)
+    if empty.any():
+        logger.info("%d regions without usable KPI before week %d are masked there: %s",
+                    int(empty.sum()), T - holdout_weeks,
+                    ", ".join(r for r, e in zip(panel.regions, empty) if e))
+    mask[empty] = False
+    return dataclasses.replace(panel, y=np.where(mask, panel.y, 0.0), mask=mask,
+                               holdout_weeks=int(holdout_weeks), outages=outages)
 
 
 def _is_int(value: object) -> bool:

@@ -165,7 +165,7 @@ class Scalers:
             return cls.from_json(f.read())
 
 
-def fit_scalers(panel: Panel) -> Scalers:
+def fit_scalers(panel: Panel, empty_regions: bool = False) -> Scalers:
     """Fit `Scalers` on the training weeks of `panel` (holdout values are never read).
 
     kpi_mean[r] = mean of y[r, t] over `panel.train_mask`;
@@ -174,13 +174,17 @@ def fit_scalers(panel: Panel) -> Scalers:
     control_mean, control_std = mean and (population) std of z[..., k] over
         observed training cells of all regions; std 1.0 for a constant control.
     Raises `DataError` for a region without positive training KPI or a channel
-    without training activity (`load_panel` rejects both already).
+    without training activity (`load_panel` rejects both already). With
+    `empty_regions`, a region without any usable training KPI cell (a
+    backtest fold's region masked by `with_holdout`) gets kpi_mean 1.0 instead.
     """
     train_weeks = np.arange(panel.n_weeks) < panel.n_train
     usable = panel.train_mask
     n_kpi = usable.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         kpi_mean = np.where(usable, panel.y, 0.0).sum(1) / n_kpi
+    if empty_regions:
+        kpi_mean = np.where(n_kpi == 0, 1.0, kpi_mean)
     bad = ~(kpi_mean > 0)
     if bad.any():
         r = int(np.argmax(bad))

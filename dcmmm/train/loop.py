@@ -137,14 +137,10 @@ def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
     return train_step
 
 
-@functools.lru_cache(maxsize=8)
-def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
-    """Jitted call running `steps_per_call` fused steps; returns the state,
-    the last step's metrics and the validation MSE after the call.
-
-    Cached on the static settings only (the schedule lives in the state), so
-    fits that differ in learning rate or length share one compilation.
-    """
+def make_call_fn(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+    """call(state, batch, statics) -> (state, metrics): `steps_per_call` fused
+    steps, the last step's metrics and the validation MSE after the call.
+    Pure and not jitted (`make_train_call` jits it, `replicas` vmaps it)."""
     optimizer = make_optimizer(tspec)
     step_fn = make_train_step(spec, lspec, tspec, optimizer)
 
@@ -156,7 +152,17 @@ def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
         last["val_mse"] = validation_mse(state.params, batch, statics, spec)
         return state, last
 
-    return jax.jit(call, donate_argnums=0)
+    return call
+
+
+@functools.lru_cache(maxsize=8)
+def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+    """`make_call_fn` jitted, the state donated.
+
+    Cached on the static settings only (the schedule lives in the state), so
+    fits that differ in learning rate or length share one compilation.
+    """
+    return jax.jit(make_call_fn(spec, lspec, tspec), donate_argnums=0)
 
 
 def static_part(tspec: TrainSpec) -> TrainSpec:

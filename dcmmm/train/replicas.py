@@ -1,0 +1,131 @@
+"""Replicas: N independent fits as one vmapped, jitted program.
+
+A replica is one fit: its own parameters, optimiser state, cell weights
+(`Batch.fit_w`, `Batch.val_w`), and, when they differ, its own scaled data
+and statics. Every array of (state, batch, statics) carries a leading replica
+axis N, and the fused train call of `loop.make_call_fn` is `jax.vmap`ped over
+it, so N fits cost one compilation and one dispatch per call. The backtest's
+folds are replicas (they differ in their origin); ensembles (seeds,
+bootstrap weights) are the same mechanism.
+
+Early stopping is per replica: each keeps its own best validation score,
+best parameters and best step. All replicas step in lockstep; the loop runs
+until every replica has stopped. A replica that has stopped keeps stepping
+(its lane of the vmapped program cannot be switched off), but its best
+parameters, score and step are frozen from then on, so its result is the one
+a fit of that replica alone would return.
+"""
+
+import functools
+import logging
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from dcmmm.model.mmm import ModelSpec, Statics
+from dcmmm.train.loop import (
+    TrainSpec,
+    TrainState,
+    init_state,
+    make_call_fn,
+    make_optimizer,
+    static_part,
+)
+from dcmmm.train.loss import Batch, LossSpec
+
+logger = logging.getLogger(__name__)
+
+
+class ReplicaResult(NamedTuple):
+    params: dict  # [N, ...] parameters with each replica's best validation score
+    state: TrainState  # [N, ...] the final train states
+    best_step: np.ndarray  # [N] step of each replica's best validation score
+    steps: np.ndarray  # [N] step at which each replica stopped
+    history: list  # per call: dict of [N] metrics
+    fit_seconds: float  # wall time of all replicas together (compilation included)
+
+
+def stack(trees: list):
+    """Pytrees of equal structure -> one pytree with a leading replica axis N."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def replica(tree, i: int):
+    """Replica `i` of a pytree with a leading replica axis."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+@functools.lru_cache(maxsize=8)
+def make_replica_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+    """`loop.make_call_fn` vmapped over a leading replica axis of (state, batch,
+    statics) and jitted with the state donated; cached on the static settings."""
+    return jax.jit(jax.vmap(make_call_fn(spec, lspec, tspec)), donate_argnums=0)
+
+
+@jax.jit
+def _keep_best(improved, new, old):
+    """Per replica: `new` where improved [N] is true, else `old` (fresh buffers)."""
+    pick = lambda n, o: jnp.where(improved.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)  # noqa: E731
+    return jax.tree.map(pick, new, old)
+
+
+def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
+                 tspec: TrainSpec, seeds) -> ReplicaResult:
+    """Train N replicas from `params` [N, ...] on `batch`, `statics` [N, ...].
+
+    Replica i is exactly `loop.fit(params[i], batch[i], statics[i], ...,
+    seed=seeds[i])` (to float tolerance): the best validation MSE is kept,
+    a replica without validation cells keeps its final parameters, and a
+    replica stops after `patience` steps without improvement or at
+    `max_steps`. Raises FloatingPointError when a replica that has not
+    stopped gets a non-finite loss or gradient.
+    """
+    static = static_part(tspec)
+    call = make_replica_call(spec, lspec, static)
+    optimizer = make_optimizer(static)
+    n = len(seeds)
+    state = stack([init_state(replica(params, i), optimizer, tspec, int(s))
+                   for i, s in enumerate(seeds)])
+    has_val = np.asarray(jnp.sum(batch.val_w, axis=tuple(range(1, batch.val_w.ndim)))) > 0
+    best_score = np.full(n, np.inf)
+    best_step = np.zeros(n, np.int64)
+    steps = np.zeros(n, np.int64)
+    stopped = np.zeros(n, bool)
+    best_params = jax.tree.map(jnp.copy, state.params)
+    history = []
+    start = time.perf_counter()
+    bar = tqdm(total=tspec.max_steps, disable=not tspec.progress, unit="step",
+               desc=f"fit x{n}", leave=False)
+    step = 0
+    while not stopped.all() and step < tspec.max_steps:
+        state, metrics = call(state, batch, statics)  # donates the old state
+        metrics = {k: np.asarray(v, np.float64) for k, v in metrics.items()}
+        step = int(state.step[0])
+        history.append(dict(metrics, step=step))
+        active = ~stopped
+        bad = active & ~(np.isfinite(metrics["loss"]) & np.isfinite(metrics["grad_norm"]))
+        if bad.any():
+            raise FloatingPointError(
+                f"non-finite loss or gradient at step {step} in replica {int(np.argmax(bad))}")
+        score = np.where(has_val, metrics["val_mse"], -step)
+        improved = active & (score < best_score)
+        best_score = np.where(improved, score, best_score)
+        best_step = np.where(improved, step, best_step)
+        best_params = _keep_best(jnp.asarray(improved), state.params, best_params)
+        now = active & ((step >= tspec.max_steps) | (has_val & (step - best_step >= tspec.patience)))
+        for i in np.nonzero(now & (step < tspec.max_steps))[0]:
+            logger.info("replica %d: early stop at step %d (best validation at step %d)",
+                        i, step, best_step[i])
+        steps = np.where(now, step, steps)
+        stopped = stopped | now
+        bar.update(static.steps_per_call)
+        bar.set_postfix(active=int((~stopped).sum()), loss=f"{metrics['loss'].mean():.4g}")
+    bar.close()
+    steps = np.where(stopped, steps, step)
+    jax.block_until_ready(state.params)
+    seconds = time.perf_counter() - start
+    return ReplicaResult(best_params, state, best_step, steps, history, seconds)
