@@ -32,7 +32,7 @@ from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import Statics, init_params, predict_panel
 from dcmmm.train.inputs import Split, make_batch, make_split, make_statics
 from dcmmm.train.loss import Batch
-from dcmmm.train.replicas import ReplicaResult, fit_replicas, replica, stack
+from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, replica, stack
 
 
 class Fold(NamedTuple):
@@ -116,20 +116,10 @@ def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
     params = stack([f.params for f in folds])
     batch = stack([f.batch for f in folds])
     statics = stack([f.statics for f in folds])
-    n = len(folds)
-    first = fit_replicas(params, batch, statics, spec.model, spec.loss, spec.train,
-                         [spec.seed] * n)
-    phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds}
-    has_val = bool(np.all(np.asarray(batch.val_w).sum(axis=(1, 2)) > 0))
-    if not (has_val and spec.refit_steps > 0):
-        return FoldsFit(first, phase1, False)
-    all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
-    second = fit_replicas(first.params, all_train, statics, spec.model, spec.loss,
-                          refit_train_spec(spec), [spec.seed + 1] * n)
-    result = second._replace(best_step=first.best_step, steps=first.steps + second.steps,
-                             history=first.history + second.history,
-                             fit_seconds=first.fit_seconds + second.fit_seconds)
-    return FoldsFit(result, phase1, True)
+    refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
+    result, phase1 = fit_replicas_two_phases(params, batch, statics, spec.model, spec.loss,
+                                             spec.train, refit, [spec.seed] * len(folds))
+    return FoldsFit(result, phase1, phase1["refit"])
 
 
 def fold_prediction(fold: Fold, params: dict, spec: RunSpec) -> np.ndarray:

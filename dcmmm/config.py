@@ -24,6 +24,23 @@ class GraphSpec:
 
 
 @dataclass(frozen=True)
+class EnsembleSpec:
+    """Ensembles (`model.ensemble_*`): E members in one vmapped program.
+
+    Member 0 is the plain fit (its parameters are the run's point estimates);
+    members 1.. start from initial media parameters perturbed by `jitter`
+    (raw units) and weigh the fitted cells by a Bayesian bootstrap (Exp(1)
+    per region and block of `block_weeks` weeks). Every reported number gets
+    the central `interval` of the members as `<col>_lo` / `<col>_hi`.
+    """
+
+    size: int = 1
+    interval: float = 0.8
+    jitter: float = 1.0
+    block_weeks: int = 13
+
+
+@dataclass(frozen=True)
 class RunSpec:
     model: ModelSpec
     loss: LossSpec
@@ -34,6 +51,7 @@ class RunSpec:
     seed: int
     refit_steps: int = 0
     refit_lr_fraction: float = 0.2
+    ensemble: EnsembleSpec = EnsembleSpec()
 
 
 def refit_train_spec(spec: RunSpec) -> TrainSpec:
@@ -170,4 +188,22 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
                    val_weeks=_positive(cfg, "train.val_weeks", int, allow_zero=True),
                    seed=int(_get(cfg, "seed")),
                    refit_steps=_positive(cfg, "train.refit_steps", int, allow_zero=True),
-                   refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"))
+                   refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"),
+                   ensemble=ensemble_spec(cfg))
+
+
+def ensemble_spec(cfg: dict) -> EnsembleSpec:
+    """The `model.ensemble_*` keys (absent keys: a single fit)."""
+    model = dict(cfg.get("model") or {})
+    d = EnsembleSpec()
+    values = {k: model.get(f"ensemble_{k}", getattr(d, k)) for k in ("size", "interval", "jitter",
+                                                                      "block_weeks")}
+    sub = {"model": {f"ensemble_{k}": v for k, v in values.items()}}
+    spec = EnsembleSpec(size=_positive(sub, "model.ensemble_size", int),
+                        interval=_positive(sub, "model.ensemble_interval"),
+                        jitter=_positive(sub, "model.ensemble_jitter", allow_zero=True),
+                        block_weeks=_positive(sub, "model.ensemble_block_weeks", int,
+                                              allow_zero=True))
+    if not spec.interval < 1:
+        raise ConfigError(f"model.ensemble_interval must be in (0, 1), got {spec.interval}")
+    return spec

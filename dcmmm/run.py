@@ -16,9 +16,16 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pandas as pd
 
-from dcmmm.analysis.budget import BudgetSpec, marginal_roi, optimise_budget, window_start
+from dcmmm.analysis.budget import (
+    BudgetSpec,
+    marginal_roi,
+    optimise_budget,
+    plan_lift,
+    window_start,
+)
 from dcmmm.analysis.curves import fit_hill_curves, response_curves
 from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
@@ -26,6 +33,7 @@ from dcmmm.analysis.report import write_report
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
 from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec, run_spec, validate_spec
 from dcmmm.data import synthetic
+from dcmmm.ensemble import fit_ensemble, interval
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
@@ -240,6 +248,51 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     return result
 
 
+def save_final(run_dir: Path, result: FitResult, refit: bool, phase1: dict) -> None:
+    """The final checkpoint of a fit done without checkpoints along the way
+    (backtest, ensemble): what `load_run` reads."""
+    ckpt = Checkpointer(run_dir / "checkpoints", 0)
+    ckpt.save(result.steps, Progress(result.state, 0.0, result.params, result.best_step, True),
+              2 if refit else 1, phase1, force=True, final=True)
+    ckpt.close()
+
+
+MEMBERS_DIR = "ensemble"
+
+
+def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
+                lift_tests: LiftTests | None):
+    """An ensemble fit (dcmmm.ensemble): returns what `fit_panel` returns for
+    member 0 and all members' parameters [E, ...], saved (orbax) in
+    `<run dir>/ensemble` next to member 0's final checkpoint. Not
+    checkpointed along the way: an interrupted ensemble starts again."""
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
+    logger.info("ensemble: %d members in one vmapped program", spec.ensemble.size)
+    try:
+        res, phase1 = fit_ensemble(params, batch, statics, spec)
+    except FloatingPointError as err:
+        raise TrainingError(f"training stopped: {err}; nothing was written. Lower "
+                            "optim.learning_rate or check the data's scale.") from None
+    result = FitResult(replica(res.params, 0), replica(res.state, 0), int(res.best_step[0]),
+                       int(res.steps[0]), [], res.fit_seconds)
+    save_final(run_dir, result, phase1["refit"],
+               {"steps": int(phase1["steps"][0]), "best_step": int(phase1["best_step"][0]),
+                "seconds": phase1["seconds"]})
+    with ocp.StandardCheckpointer() as saver:
+        saver.save((run_dir / MEMBERS_DIR).absolute(), res.params, force=True)
+    return result.params, batch, statics, split, result, res.params
+
+
+def load_members(run_dir: Path, params: dict, size: int) -> dict | None:
+    """The ensemble members' parameters [E, ...] saved by `fit_members`, or None."""
+    path = (run_dir / MEMBERS_DIR).absolute()
+    if not path.exists():
+        return None
+    template = jax.tree.map(lambda a: jnp.zeros((size, *a.shape), a.dtype), params)
+    with ocp.StandardCheckpointer() as loader:
+        return loader.restore(path, template)
+
+
 def fit_backtest(run_dir: Path, panel: Panel, spec: RunSpec, vspec: ValidateSpec):
     """Rolling-origin backtest (dcmmm.backtest): all folds as one vmapped fit.
 
@@ -265,10 +318,7 @@ def fit_backtest(run_dir: Path, panel: Panel, spec: RunSpec, vspec: ValidateSpec
     phase1 = {"steps": int(fitted.phase1["steps"][-1]),
               "best_step": int(fitted.phase1["best_step"][-1]),
               "seconds": fitted.phase1["seconds"]}
-    ckpt = Checkpointer(run_dir / "checkpoints", 0)
-    ckpt.save(result.steps, Progress(state, 0.0, params, result.best_step, True),
-              2 if fitted.refit else 1, phase1, force=True, final=True)
-    ckpt.close()
+    save_final(run_dir, result, fitted.refit, phase1)
     summary = {"folds": len(folds), "origins": [panel.period_labels()[o] for o in origins],
                "horizon_weeks": vspec.horizon_weeks,
                "best_step": [int(s) for s in res.best_step],
@@ -290,6 +340,7 @@ class LoadedRun:
     statics: object
     split: object
     metrics: dict | None = None
+    members: dict | None = None  # ensemble members' parameters [E, ...] (member 0 = params)
 
     def predict(self):
         """Prediction in KPI units [R, T] and its components (scaled units)."""
@@ -353,6 +404,46 @@ def lift_table(run: LoadedRun, w_used) -> pd.DataFrame:
         "lift": measured, "lift_se": se, "model_lift": fitted, "z": (fitted - measured) / se})
 
 
+INTERVAL_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
+                    "roi_direct", "roi", "mroi", "mean_lag_weeks", "hill_k", "hill_s")
+
+
+def member_runs(run: LoadedRun) -> list:
+    """The ensemble's members as runs (member 0 first), or [] without an ensemble."""
+    if run.members is None:
+        return []
+    size = jax.tree.leaves(run.members)[0].shape[0]
+    return [dataclasses.replace(run, params=replica(run.members, i), members=None)
+            for i in range(size)]
+
+
+def with_intervals(table: pd.DataFrame, member_tables: list, columns, level: float
+                   ) -> pd.DataFrame:
+    """`table` plus `<col>_lo` / `<col>_hi`: the central `level` interval of
+    `col` over the members' tables (same rows); unchanged without members."""
+    if not member_tables:
+        return table
+    out = table.copy()
+    for col in columns:
+        values = np.stack([t[col].to_numpy(dtype=float) for t in member_tables])
+        out[f"{col}_lo"], out[f"{col}_hi"] = interval(values, level)
+    return out
+
+
+def plan_robustness(members: list, budget: pd.DataFrame, bspec: BudgetSpec, level: float) -> dict:
+    """The optimal plan's KPI lift under each ensemble member (budget_summary.json)."""
+    lifts = []
+    for m in members:
+        w = jnp.asarray(thresholded_graph(m), jnp.float32)
+        lifts.append(plan_lift(m.spec.model, m.params, m.batch.x, m.batch.z, m.statics, w,
+                               m.scalers.kpi_mean, budget["multiplier"].to_numpy(),
+                               bspec.window_weeks))
+    lifts = np.asarray(lifts)
+    lo, hi = interval(lifts, level)
+    return {"lift_members": lifts.tolist(), "lift_lo": float(lo), "lift_hi": float(hi),
+            "members_positive": float(np.mean(lifts > 0))}
+
+
 def thresholded_graph(run: LoadedRun) -> np.ndarray:
     return threshold_graph(np.asarray(graph_weights(run.params, run.statics)),
                            run.spec.graph.threshold, run.spec.graph.require)
@@ -368,15 +459,26 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
     dag = pd.DataFrame(edges, columns=["parent", "child", "weight"])
     dag.to_csv(run_dir / "dag.csv", index=False)
 
-    channels = channel_table(run, w_used)
-    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    members = member_runs(run)
+    level = spec.ensemble.interval
     window = np.arange(panel.n_weeks) >= window_start(panel.n_weeks, bspec.window_weeks)
-    channel_table(run, w_used, window).to_csv(run_dir / "channels_window.csv", index=False,
-                                              na_rep="")
+    channels = with_intervals(channel_table(run, w_used),
+                              [channel_table(m, thresholded_graph(m)) for m in members],
+                              INTERVAL_COLUMNS, level)
+    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    with_intervals(channel_table(run, w_used, window),
+                   [channel_table(m, thresholded_graph(m), window) for m in members],
+                   INTERVAL_COLUMNS, level).to_csv(run_dir / "channels_window.csv", index=False,
+                                                   na_rep="")
 
-    curves = response_curves(spec.model, run.params, run.batch.x, run.batch.z, run.statics,
-                             w_used, run.scalers.kpi_mean, spend_rc=panel.spend,
-                             activity_rc=panel.media, channel_names=list(panel.channels))
+    def curves_of(r, w):
+        return response_curves(spec.model, r.params, r.batch.x, r.batch.z, r.statics, w,
+                               r.scalers.kpi_mean, spend_rc=panel.spend, activity_rc=panel.media,
+                               channel_names=list(panel.channels))
+
+    curves = with_intervals(curves_of(run, w_used),
+                            [curves_of(m, thresholded_graph(m)) for m in members],
+                            ("incremental_direct", "incremental_total"), level)
     curves.to_csv(run_dir / "response_curves.csv", index=False, na_rep="")
     fit_hill_curves(curves).to_csv(run_dir / "response_curves_hill.csv", index=False, na_rep="")
 
@@ -385,6 +487,8 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
         budget, summary = optimise_budget(spec.model, run.params, run.batch.x, run.batch.z,
                                           run.statics, w_used, run.scalers.kpi_mean, panel.spend,
                                           list(panel.channels), bspec)
+        if members:
+            summary.update(plan_robustness(members, budget, bspec, level))
         budget.to_csv(run_dir / "budget.csv", index=False, na_rep="")
         write_json(run_dir / "budget_summary.json", clean(summary))
     else:
@@ -430,13 +534,19 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     vspec = validate_spec(cfg)
     lift_tests = lift_tests_of(cfg, panel)
-    backtest = None
+    backtest, members = None, None
     if vspec.mode == "backtest":
+        if spec.ensemble.size > 1:
+            raise ConfigError("validate=backtest fits one model per fold: set "
+                              "model.ensemble_size=1 (or use validate=holdout)")
         if lift_tests is not None:
             raise ConfigError("validate=backtest does not take lift tests (calibration.path) "
                               "yet: backtest without them, or use validate=holdout")
         params, batch, statics, split, result, backtest, bt_summary = fit_backtest(
             run_dir, panel, spec, vspec)
+    elif spec.ensemble.size > 1:
+        params, batch, statics, split, result, members = fit_members(
+            run_dir, panel, scalers, spec, lift_tests)
     else:
         params, batch, statics, split, result = fit_panel(
             panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]),
@@ -485,7 +595,8 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     decomp["predicted"] = decomp.drop(columns=["region", "date"]).sum(axis=1)
     decomp.to_csv(run_dir / "decomposition.csv", index=False)
 
-    run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics)
+    run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics,
+                    members)
     analyse(run, run_dir, bspec)
 
     info = {
@@ -535,8 +646,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise ConfigError(f"'{run_dir}' has no final checkpoint: the run did not finish")
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
-    return LoadedRun(run_dir, cfg, panel, scalers, spec, saved.progress.best_params, batch,
-                     statics, split, metrics)
+    best = saved.progress.best_params
+    return LoadedRun(run_dir, cfg, panel, scalers, spec, best, batch, statics, split, metrics,
+                     load_members(run_dir, best, spec.ensemble.size))
 
 
 __all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

@@ -125,6 +125,22 @@ def window_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mea
     return jnp.sum(y * keep * jnp.asarray(kpi_mean, y.dtype)[:, None])
 
 
+def plan_lift(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, multipliers,
+              window_weeks: int) -> float:
+    """KPI lift (KPI units) of the plan `multipliers` [C] over the current plan:
+    `window_kpi` of the plan minus that of multipliers 1, over the planning window
+    (the last `window_weeks` weeks) with the carry-over tail."""
+    x, z = jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32)
+    start = window_start(x.shape[1], window_weeks)
+    extra = carryover_weeks(spec)
+    args = (spec, params, x, z, statics, jnp.asarray(w, jnp.float32),
+            jnp.asarray(kpi_mean, jnp.float32))
+    tail = tail_reference(spec, params, x, z, statics, start, extra) if extra > 0 else None
+    plan = window_kpi(*args, jnp.asarray(multipliers, jnp.float32), start, extra, tail)
+    current = window_kpi(*args, jnp.ones(x.shape[2], jnp.float32), start, extra, tail)
+    return float(plan - current)
+
+
 def project_budget(v, shares, budget, lower, upper, iters: int = 60):
     """Euclidean projection of v[C] onto {Σ_c shares_c·m_c = budget, lower ≤ m ≤ upper}.
 

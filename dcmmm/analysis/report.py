@@ -177,10 +177,12 @@ def effects_figure(channels: pd.DataFrame) -> str:
     mediated = channels["incremental_mediated"].to_numpy(dtype=float)
     axes[0].bar(pos, direct, color=PALETTE[0], label="direct")
     axes[0].bar(pos, mediated, bottom=direct, color=PALETTE[1], label="mediated (via graph)")
+    _error_bars(axes[0], pos, channels, "incremental_total")
     axes[0].set_title("Incremental KPI", fontsize=10)
     axes[0].legend(fontsize=8)
     if has_roi:
         axes[1].bar(pos, channels["roi"].to_numpy(dtype=float), color=PALETTE[2], label="ROI")
+        _error_bars(axes[1], pos, channels, "roi")
         if "mroi" in channels and channels["mroi"].notna().any():
             axes[1].scatter(pos, channels["mroi"].to_numpy(dtype=float), color="#222", zorder=3,
                             label="marginal ROI")
@@ -193,6 +195,16 @@ def effects_figure(channels: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def _error_bars(ax, pos, frame: pd.DataFrame, col: str) -> None:
+    """The ensemble interval [col_lo, col_hi] as error bars, when the frame has it."""
+    if f"{col}_lo" not in frame:
+        return
+    mid = frame[col].to_numpy(dtype=float)
+    lo, hi = frame[f"{col}_lo"].to_numpy(dtype=float), frame[f"{col}_hi"].to_numpy(dtype=float)
+    ax.errorbar(pos, mid, yerr=[np.maximum(mid - lo, 0), np.maximum(hi - mid, 0)], fmt="none",
+                ecolor="#222", capsize=3, lw=1, label="ensemble interval")
+
+
 def curves_figure(curves: pd.DataFrame) -> str:
     """Incremental KPI against spend (or the multiplier without spend), one line each."""
     use_spend = curves["spend"].notna().all()
@@ -202,6 +214,10 @@ def curves_figure(curves: pd.DataFrame) -> str:
         color = PALETTE[i % len(PALETTE)]
         xs = curve["spend" if use_spend else "multiplier"].to_numpy(dtype=float)
         ax.plot(xs, curve["incremental_total"].to_numpy(dtype=float), color=color, label=str(name))
+        if "incremental_total_lo" in curve:
+            ax.fill_between(xs, curve["incremental_total_lo"].to_numpy(dtype=float),
+                            curve["incremental_total_hi"].to_numpy(dtype=float), color=color,
+                            alpha=0.15, lw=0)
         now = curve[np.isclose(curve["multiplier"], 1.0)]
         if len(now):
             ax.scatter(now["spend" if use_spend else "multiplier"], now["incremental_total"],
@@ -266,6 +282,12 @@ def budget_section(budget: pd.DataFrame | None, summary: dict | None) -> str:
             f"{_fmt(summary.get('optimal_kpi'))}, lift {_fmt(summary.get('lift'))} "
             f"({_fmt(summary.get('lift_pct'))}%) at a budget of "
             f"{_fmt(summary.get('total_budget'))}.") + "</p>")
+        if summary.get("lift_members"):
+            out += ('<p class="summary">' + html.escape(
+                f"Robustness: under the {len(summary['lift_members'])} ensemble members the plan's "
+                f"lift ranges {_fmt(summary.get('lift_lo'))} to {_fmt(summary.get('lift_hi'))} "
+                f"(central interval); it raises the KPI under "
+                f"{_fmt(100 * summary.get('members_positive'))}% of them.") + "</p>")
     return out + budget_figure(budget) + _table(budget)
 
 

@@ -1,0 +1,94 @@
+"""Ensembles: E fits of one panel as one vmapped program (`dcmmm.train.replicas`).
+
+Member 0 is the plain fit: its parameters are the run's point estimates and
+every output file is computed from them. Members 1..E−1 differ in two ways:
+
+- their initial media parameters (β, Hill k and s, adstock) are perturbed by
+  Gaussian noise of sd `model.ensemble_jitter` (raw units) and their GRU is
+  initialised from another key: the fit lands in another basin where the
+  data cannot tell basins apart (e.g. how much of an always-on channel's
+  effect is baseline);
+- the fitted cells are weighted by a Bayesian bootstrap: an Exp(1) weight per
+  (region, block of `model.ensemble_block_weeks` weeks), so members see the
+  data resampled in blocks that keep carry-over together. Validation cells
+  keep weight 1, so each member early-stops on the same validation weeks.
+
+The spread of a reported number over the members (its central
+`model.ensemble_interval`) is its interval, `<col>_lo` / `<col>_hi`.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dcmmm.config import RunSpec, refit_train_spec
+from dcmmm.model.mmm import Statics, init_params
+from dcmmm.train.loss import Batch
+from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, stack
+
+JITTERED = ("beta", "hill", "adstock")  # shared media parameters a member perturbs
+
+
+def bootstrap_weights(n_regions: int, n_weeks: int, block_weeks: int, rng) -> np.ndarray:
+    """Bayesian-bootstrap cell weights [R, T]: Exp(1) per (region, block), mean 1.
+
+    block_weeks 0 gives all ones.
+    """
+    if block_weeks <= 0:
+        return np.ones((n_regions, n_weeks))
+    n_blocks = -(-n_weeks // block_weeks)
+    w = rng.exponential(1.0, (n_regions, n_blocks))
+    w = w / w.mean()
+    return np.repeat(w, block_weeks, axis=1)[:, :n_weeks]
+
+
+def member_inits(params: dict, spec: RunSpec, batch: Batch, statics: Statics) -> list:
+    """E initial parameter sets: member 0 = `params`, the others re-initialised
+    with their own key and their shared media parameters jittered."""
+    ens = spec.ensemble
+    members = [params]
+    rng = np.random.default_rng([spec.seed, 11])
+    for i in range(1, ens.size):
+        p = init_params(spec.model, jax.random.fold_in(jax.random.key(spec.seed), i), batch.x,
+                        batch.y, np.asarray(batch.fit_w), statics)
+        shared = dict(p["shared"])
+        for name in JITTERED:
+            shared[name] = jax.tree.map(
+                lambda a: a + jnp.asarray(rng.normal(0.0, ens.jitter, a.shape), a.dtype),
+                shared[name])
+        members.append({"shared": shared, "region": p["region"]})
+    return members
+
+
+def member_batches(batch: Batch, spec: RunSpec) -> Batch:
+    """The batch stacked over members [E, ...], fit cells bootstrap-weighted (member 0: 1)."""
+    ens = spec.ensemble
+    rng = np.random.default_rng([spec.seed, 13])
+    n_regions, n_weeks = batch.y.shape
+    batches = [batch]
+    for _ in range(1, ens.size):
+        w = bootstrap_weights(n_regions, n_weeks, ens.block_weeks, rng)
+        batches.append(batch._replace(fit_w=batch.fit_w * jnp.asarray(w, batch.fit_w.dtype)))
+    return stack(batches)
+
+
+def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
+                 ) -> tuple[ReplicaResult, dict]:
+    """Both phases of all members as one vmapped program.
+
+    Returns the replicas' result (params [E, ...]; member 0 is the point
+    estimate) and phase 1's summary (`replicas.fit_replicas_two_phases`).
+    """
+    size = spec.ensemble.size
+    inits = stack(member_inits(params, spec, batch, statics))
+    batches = member_batches(batch, spec)
+    statics_e = stack([statics] * size)
+    refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
+    return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,
+                                   refit, [spec.seed] * size)
+
+
+def interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central `level` interval over the leading member axis of values [E, ...]."""
+    lo = (1.0 - level) / 2.0
+    return np.nanquantile(values, lo, axis=0), np.nanquantile(values, 1.0 - lo, axis=0)

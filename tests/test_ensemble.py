@@ -1,0 +1,89 @@
+"""Ensembles: members as one vmapped program, bootstrap weights, intervals in the outputs."""
+
+import json
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from dcmmm.config import run_spec
+from dcmmm.ensemble import bootstrap_weights, fit_ensemble, interval
+from dcmmm.errors import ConfigError
+from dcmmm.run import load_run, main, with_intervals
+from dcmmm.train.loop import fit
+from dcmmm.train.loss import LossSpec
+from dcmmm.train.replicas import replica
+from tests.fixtures import tiny_problem
+from tests.test_run import TINY, _compose
+
+
+def test_bootstrap_weights_are_blocks_of_exponentials_with_mean_one():
+    w = bootstrap_weights(5, 30, 13, np.random.default_rng(0))
+    assert w.shape == (5, 30) and w.min() > 0
+    assert w.mean() == pytest.approx(np.repeat(w[:, ::13], 13, axis=1)[:, :30].mean())
+    np.testing.assert_array_equal(w[:, :13], np.repeat(w[:, :1], 13, axis=1))  # one block
+    assert w[:, ::13].mean() == pytest.approx(1.0)
+    np.testing.assert_array_equal(bootstrap_weights(2, 7, 0, None), np.ones((2, 7)))
+
+
+def test_interval_is_the_central_quantile_range():
+    values = np.arange(11.0)[:, None] * np.array([1.0, -1.0])
+    lo, hi = interval(values, 0.8)
+    np.testing.assert_allclose(lo, [1.0, -9.0])
+    np.testing.assert_allclose(hi, [9.0, -1.0])
+    table = pd.DataFrame({"channel": ["a", "b"], "roi": [5.0, -5.0]})
+    members = [table.assign(roi=table["roi"] + d) for d in (-1.0, 0.0, 1.0)]
+    out = with_intervals(table, members, ["roi"], 0.8)
+    np.testing.assert_allclose(out["roi_lo"], [4.2, -5.8])
+    np.testing.assert_allclose(out["roi_hi"], [5.8, -4.2])
+    assert with_intervals(table, [], ["roi"], 0.8) is table
+
+
+def test_member_zero_is_the_plain_fit_and_members_differ():
+    spec_m, params, batch, statics = tiny_problem()
+    cfg = OmegaConf.to_container(_compose([*TINY, "model.ensemble_size=3", "train.max_steps=30",
+                                           "train.steps_per_call=10", "train.refit_steps=0",
+                                           "model.dynamics.hidden=4"]), resolve=True)
+    spec = run_spec(cfg, spec_m.n_channels, spec_m.n_controls, ("a", "b", "c"))
+    spec = spec.__class__(**{**spec.__dict__, "model": spec_m, "loss": LossSpec()})
+    res, phase1 = fit_ensemble(params, batch, statics, spec)
+    plain = fit(params, batch, statics, spec_m, LossSpec(), spec.train, seed=spec.seed)
+    for a, b in zip(jax.tree.leaves(replica(res.params, 0)), jax.tree.leaves(plain.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-3, atol=2e-4)
+    beta = np.asarray(res.params["shared"]["beta"])
+    assert np.abs(beta[1] - beta[0]).max() > 1e-2 and np.abs(beta[2] - beta[1]).max() > 1e-2
+    assert not phase1["refit"]
+
+
+def test_ensemble_run_writes_intervals_and_reloads_members(tmp_path):
+    cfg = OmegaConf.to_container(_compose([*TINY, "model.ensemble_size=3", "train.max_steps=20",
+                                           "train.steps_per_call=10"]), resolve=True)
+    main(cfg, tmp_path)
+    channels = pd.read_csv(tmp_path / "channels.csv")
+    for col in ("roi", "incremental_total", "mroi", "hill_k"):
+        assert (channels[f"{col}_lo"] <= channels[f"{col}_hi"]).all(), col
+    window = pd.read_csv(tmp_path / "channels_window.csv")
+    assert "roi_lo" in window and "roi_hi" in window
+    curves = pd.read_csv(tmp_path / "response_curves.csv")
+    assert (curves["incremental_total_lo"] <= curves["incremental_total_hi"] + 1e-9).all()
+    summary = json.loads((tmp_path / "budget_summary.json").read_text())
+    assert len(summary["lift_members"]) == 3
+    assert summary["lift_members"][0] == pytest.approx(summary["lift"], rel=1e-3, abs=1.0)
+    run = load_run(tmp_path)
+    assert jax.tree.leaves(run.members)[0].shape[0] == 3
+    for a, b in zip(jax.tree.leaves(replica(run.members, 0)), jax.tree.leaves(run.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert "Robustness: under the 3 ensemble members" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.ensemble_interval=1.5"], "model.ensemble_interval must be in"),
+    (["model.ensemble_size=0"], "model.ensemble_size"),
+    (["model.ensemble_size=2", "validate=backtest"], "validate=backtest fits one model"),
+])
+def test_bad_ensemble_config_is_a_config_error(tmp_path, overrides, message):
+    cfg = OmegaConf.to_container(_compose([*TINY, *overrides]), resolve=True)
+    with pytest.raises(ConfigError, match=message):
+        main(cfg, tmp_path)
