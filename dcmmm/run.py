@@ -33,10 +33,10 @@ from dcmmm.analysis.report import write_report
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
 from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec, run_spec, validate_spec
 from dcmmm.data import synthetic
-from dcmmm.ensemble import fit_ensemble, interval
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
+from dcmmm.ensemble import fit_ensemble, interval
 from dcmmm.errors import ConfigError, DataError, TrainingError
 from dcmmm.model.adstock import mean_lag
 from dcmmm.model.graph import threshold_graph
