@@ -121,6 +121,15 @@ def main(argv=None):
                    "median_abs_err_total": float(np.median(np.abs(real["err_total"]))),
                    "null_err": float(table.loc[table["null"], "err_total"].abs().max()) if table["null"].any() else float("nan"),
                    "fit_seconds": metrics["fit_seconds"], "steps": metrics["steps"]}
+        channels = pd.read_csv(run_dir / "channels.csv")
+        if "roi_lo" in channels:  # an ensemble: does the interval cover the true ROI?
+            bounds = channels.set_index("channel")[["roi_lo", "roi_hi"]]
+            true = {c: t["roi"] for c, t in truth["channels"].items()}
+            covered = {c: bool(bounds.loc[c, "roi_lo"] <= true[c] <= bounds.loc[c, "roi_hi"])
+                       for c in true}
+            summary.update(roi_interval={c: [float(bounds.loc[c, "roi_lo"]),
+                                             float(bounds.loc[c, "roi_hi"])] for c in true},
+                           covered=covered, coverage=float(np.mean(list(covered.values()))))
         if args.budget and (run_dir / "budget.csv").exists():
             from dcmmm.data import synthetic
 
