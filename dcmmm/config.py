@@ -12,6 +12,7 @@ from dcmmm.model.graph import MODES
 from dcmmm.model.mmm import ModelSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
+from dcmmm.train.sharding import MESHES, MeshSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class RunSpec:
     seed: int
     refit_steps: int = 0
     refit_lr_fraction: float = 0.2
+    mesh: MeshSpec = MeshSpec()
 
 
 def _get(cfg: dict, dotted: str):
@@ -122,4 +124,35 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
                    val_weeks=_positive(cfg, "train.val_weeks", int, allow_zero=True),
                    seed=int(_get(cfg, "seed")),
                    refit_steps=_positive(cfg, "train.refit_steps", int, allow_zero=True),
-                   refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"))
+                   refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"),
+                   mesh=mesh_spec(cfg))
+
+
+def mesh_spec(cfg: dict) -> MeshSpec:
+    """Validate the `mesh` group: layout name and the optional multi-host keys."""
+    mesh = cfg.get("mesh") or {}
+    name = mesh.get("name", "single")
+    if name not in MESHES:
+        raise ConfigError(f"mesh.name must be one of {MESHES}, got {name!r}")
+    address = mesh.get("coordinator_address")
+    n_proc, rank = mesh.get("num_processes"), mesh.get("process_id")
+    if address is None:
+        if n_proc is not None or rank is not None:
+            raise ConfigError("mesh.num_processes and mesh.process_id need mesh.coordinator_address")
+        return MeshSpec(name)
+    if name != "regions":
+        raise ConfigError(f"a multi-host job (mesh.coordinator_address={address!r}) needs "
+                          "mesh=regions: with mesh=single every process would fit alone")
+    if address == "auto":
+        return MeshSpec(name, address, None if n_proc is None else int(n_proc),
+                        None if rank is None else int(rank))
+    if not isinstance(address, str) or ":" not in address:
+        raise ConfigError(f"mesh.coordinator_address must be 'host:port' or 'auto', got {address!r}")
+    if n_proc is None or rank is None:
+        raise ConfigError(f"mesh.coordinator_address={address!r} needs mesh.num_processes "
+                          "and mesh.process_id")
+    n_proc = _positive(cfg, "mesh.num_processes", int)
+    rank = _positive(cfg, "mesh.process_id", int, allow_zero=True)
+    if rank >= n_proc:
+        raise ConfigError(f"mesh.process_id must be in [0, mesh.num_processes={n_proc}), got {rank}")
+    return MeshSpec(name, address, n_proc, rank)

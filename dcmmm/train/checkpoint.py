@@ -68,8 +68,7 @@ class Checkpointer:
     def save(self, step: int, progress: Progress, phase: int, phase1: dict | None = None,
              force: bool = False, final: bool = False) -> None:
         """Save when `step` is a multiple of `every` (or `force`), once per step."""
-        due = force or (self.every > 0 and step % self.every == 0)
-        if not due:
+        if not (force or self.due(step)):
             return
         if step in self.manager.all_steps():
             if not final:
@@ -78,6 +77,10 @@ class Checkpointer:
         self.manager.save(step, args=ocp.args.StandardSave(
             _pack(_payload(progress, phase, phase1 or {}, final))))
         self.manager.wait_until_finished()
+
+    def due(self, step: int) -> bool:
+        """Whether `step` is a regular checkpoint step (a multiple of `every`)."""
+        return self.every > 0 and step % self.every == 0
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()

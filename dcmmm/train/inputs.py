@@ -68,4 +68,4 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None) -> Batc
         xc = (x - x_mean[:, None, :]) * train_rows[..., None]
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
-                 f32(s_scaled))
+                 f32(s_scaled), f32(np.ones(panel.n_regions)))
