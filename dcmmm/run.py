@@ -369,6 +369,9 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     """
     initialize_distributed(mesh_spec(cfg))  # before any computation (multi-host jobs)
     run_dir = Path(run_dir)
+    checkpoint_dir = run_dir / "checkpoints"  # shared by all processes of a multi-host job
+    if jax.process_index() > 0:  # the same outputs; only process 0 writes the run directory
+        run_dir = run_dir / f".process{jax.process_index()}"
     if (run_dir / "metrics.json").exists():
         raise ConfigError(
             f"run directory '{run_dir}' already holds a finished run; choose another "
@@ -386,7 +389,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
                 panel.n_weeks, panel.n_channels, panel.n_controls)
 
     params, batch, statics, split, result = fit_panel(
-        panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]))
+        panel, scalers, spec, checkpoint_dir, int(cfg["train"]["checkpoint_every"]))
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
 

@@ -32,8 +32,11 @@ class Saved(NamedTuple):
 
 
 def _pack(tree):
-    """Orbax cannot save zero-size arrays (e.g. no controls): store a 1-element stand-in."""
-    return jax.tree.map(lambda a: np.zeros(1, np.asarray(a).dtype) if np.size(a) == 0 else a, tree)
+    """Orbax cannot save zero-size arrays (e.g. no controls): store a 1-element stand-in.
+    In a multi-host job the (host-local, identical) arrays are saved as numpy by process 0."""
+    host = jax.process_count() > 1
+    return jax.tree.map(lambda a: np.zeros(1, np.asarray(a).dtype) if np.size(a) == 0 else
+                        (np.asarray(a) if host else a), tree)
 
 
 def _unpack(restored, template):

@@ -74,6 +74,18 @@ class RegionLayout:
     def _sharding(self, regional: bool) -> NamedSharding:
         return NamedSharding(self.mesh, PartitionSpec(AXIS) if regional else PartitionSpec())
 
+    def _put(self, value, regional: bool):
+        """`value` (the same on every process) as a global array sharded over regions or
+        replicated; built from host data, so it also works when the mesh spans processes."""
+        sharding = self._sharding(regional)
+        if isinstance(value, jax.Array) and value.sharding == sharding:
+            return value
+        if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+            data = self._put(jax.random.key_data(value), regional)
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
+        host = np.asarray(value)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
     def _pad(self, a, edge: bool):
         """[R, ...] -> [R_pad, ...]: copies of the last region (`edge`, finite parameter
         values) or zeros (data and weights). Already padded arrays pass through."""
@@ -93,7 +105,7 @@ class RegionLayout:
         fields = {name: self._pad(v, edge=False)
                   for name, v in batch._asdict().items() if name != "region_w"}
         fields["region_w"] = region_w.astype(np.float32)
-        return Batch(**{k: jax.device_put(v, self._sharding(True)) for k, v in fields.items()})
+        return Batch(**{k: self._put(v, regional=True) for k, v in fields.items()})
 
     def to_mesh(self, tree):
         """Place a pytree (params, TrainState, Progress, Statics) for fitting: arrays under
@@ -106,7 +118,7 @@ class RegionLayout:
                 return leaf
             regional = _is_region(path)
             value = self._pad(leaf, edge=True) if regional else leaf
-            return jax.device_put(value, self._sharding(regional))
+            return self._put(value, regional)
 
         return jax.tree.map_with_path(place, tree)
 
