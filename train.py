@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    logging.getLogger("absl").setLevel(logging.ERROR)  # here too: launchers' worker processes
     from dcmmm.errors import ConfigError, DataError, TrainingError
     from dcmmm.run import main as run_main
 

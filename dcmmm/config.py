@@ -13,6 +13,7 @@ from dcmmm.model.graph import MODES
 from dcmmm.model.mmm import ModelSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
+from dcmmm.train.sharding import MESHES, MeshSpec
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class RunSpec:
     refit_steps: int = 0
     refit_lr_fraction: float = 0.2
     ensemble: EnsembleSpec = EnsembleSpec()
+    mesh: MeshSpec = MeshSpec()
 
 
 def refit_train_spec(spec: RunSpec) -> TrainSpec:
@@ -189,7 +191,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
                    seed=int(_get(cfg, "seed")),
                    refit_steps=_positive(cfg, "train.refit_steps", int, allow_zero=True),
                    refit_lr_fraction=_positive(cfg, "train.refit_lr_fraction"),
-                   ensemble=ensemble_spec(cfg))
+                   ensemble=ensemble_spec(cfg),
+                   mesh=mesh_spec(cfg))
 
 
 def ensemble_spec(cfg: dict) -> EnsembleSpec:
@@ -207,3 +210,33 @@ def ensemble_spec(cfg: dict) -> EnsembleSpec:
     if not spec.interval < 1:
         raise ConfigError(f"model.ensemble_interval must be in (0, 1), got {spec.interval}")
     return spec
+
+
+def mesh_spec(cfg: dict) -> MeshSpec:
+    """Validate the `mesh` group: layout name and the optional multi-host keys."""
+    mesh = cfg.get("mesh") or {}
+    name = mesh.get("name", "single")
+    if name not in MESHES:
+        raise ConfigError(f"mesh.name must be one of {MESHES}, got {name!r}")
+    address = mesh.get("coordinator_address")
+    n_proc, rank = mesh.get("num_processes"), mesh.get("process_id")
+    if address is None:
+        if n_proc is not None or rank is not None:
+            raise ConfigError("mesh.num_processes and mesh.process_id need mesh.coordinator_address")
+        return MeshSpec(name)
+    if name != "regions":
+        raise ConfigError(f"a multi-host job (mesh.coordinator_address={address!r}) needs "
+                          "mesh=regions: with mesh=single every process would fit alone")
+    if address == "auto":
+        return MeshSpec(name, address, None if n_proc is None else int(n_proc),
+                        None if rank is None else int(rank))
+    if not isinstance(address, str) or ":" not in address:
+        raise ConfigError(f"mesh.coordinator_address must be 'host:port' or 'auto', got {address!r}")
+    if n_proc is None or rank is None:
+        raise ConfigError(f"mesh.coordinator_address={address!r} needs mesh.num_processes "
+                          "and mesh.process_id")
+    n_proc = _positive(cfg, "mesh.num_processes", int)
+    rank = _positive(cfg, "mesh.process_id", int, allow_zero=True)
+    if rank >= n_proc:
+        raise ConfigError(f"mesh.process_id must be in [0, mesh.num_processes={n_proc}), got {rank}")
+    return MeshSpec(name, address, n_proc, rank)

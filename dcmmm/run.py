@@ -31,7 +31,7 @@ from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.analysis.report import write_report
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
-from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec, run_spec, validate_spec
+from dcmmm.config import RunSpec, ValidateSpec, mesh_spec, refit_train_spec, run_spec, validate_spec
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
@@ -54,6 +54,7 @@ from dcmmm.train.loop import (
 )
 from dcmmm.train.loss import model_lifts
 from dcmmm.train.replicas import replica
+from dcmmm.train.sharding import RegionLayout, initialize_distributed, region_layout
 
 logger = logging.getLogger(__name__)
 PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
@@ -190,15 +191,19 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
     The holdout is never used. With `checkpoint_dir`, progress is saved every
     `checkpoint_every` steps and at the end, and a fit found there is resumed.
     `lift_tests` add their likelihood to the loss (calibration).
+    Fitting runs in the layout of `spec.mesh` (dcmmm.train.sharding); what
+    comes back, and every checkpoint, holds the real regions on one device.
     """
     split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
+    layout = region_layout(spec.mesh, panel.n_regions)
     ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
     saved = None
     if ckpt is not None:
         template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
         saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))
     try:
-        result = _two_phases(params, batch, statics, spec, ckpt, saved)
+        result = _two_phases(params, layout.batch_to_mesh(batch), layout.to_mesh(statics), spec,
+                             ckpt, saved, layout)
     except FloatingPointError as err:
         last = ckpt.latest_step() if ckpt is not None else None
         where = f"last good checkpoint: {ckpt.path(last)}" if last is not None else "no checkpoint yet"
@@ -210,9 +215,20 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
     return result.params, batch, statics, split, result
 
 
-def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult:
-    """Phase 1 (early stopping) then phase 2 (refit), resuming from `saved`."""
-    has_val = float(np.asarray(batch.val_w).sum()) > 0
+def _start(params, tspec, seed: int, layout: RegionLayout) -> Progress:
+    """A fresh fit's progress, placed in `layout` (what `fit` makes with resume=None)."""
+    params = jax.tree.map(jnp.copy, layout.to_mesh(params))
+    state = init_state(params, make_optimizer(static_part(tspec)), tspec, seed)
+    return Progress(layout.to_mesh(state), np.inf, None, 0, False)
+
+
+def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved, layout: RegionLayout
+                ) -> FitResult:
+    """Phase 1 (early stopping) then phase 2 (refit), resuming from `saved`.
+
+    `batch` and `statics` are in `layout`; `params`, `saved` and the result are not.
+    """
+    has_val = float(jnp.sum(batch.val_w)) > 0
     refit = has_val and spec.refit_steps > 0
     if saved is not None and saved.final:
         p = saved.progress
@@ -222,10 +238,17 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     def saver(phase, offset, phase1=None):
         if ckpt is None:
             return None
-        return lambda prog: ckpt.save(offset + int(prog.state.step), prog, phase, phase1)
+
+        def save(prog):
+            step = offset + int(prog.state.step)
+            if ckpt.due(step):
+                ckpt.save(step, layout.to_host(prog), phase, phase1)
+
+        return save
 
     if saved is None or saved.phase == 1:
-        resume = saved.progress if saved is not None else None
+        resume = layout.to_mesh(saved.progress) if saved is not None else _start(
+            params, spec.train, spec.seed, layout)
         first = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed,
                     on_call=saver(1, 0), resume=resume)
         phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds}
@@ -235,13 +258,16 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved) -> FitResult
     if refit:
         refit_spec = refit_train_spec(spec)
         all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
-        resume = saved.progress if saved is not None and saved.phase == 2 else None
+        resume = (layout.to_mesh(saved.progress) if saved is not None and saved.phase == 2
+                  else _start(start_params, refit_spec, spec.seed + 1, layout))
         second = fit(start_params, all_train, statics, spec.model, spec.loss, refit_spec,
                      seed=spec.seed + 1, on_call=saver(2, int(phase1["steps"]), phase1),
                      resume=resume)
         result = second._replace(best_step=int(phase1["best_step"]),
                                  steps=int(phase1["steps"]) + second.steps,
                                  fit_seconds=phase1["seconds"] + second.fit_seconds)
+    result = result._replace(params=layout.to_host(result.params),
+                             state=layout.to_host(result.state))
     if ckpt is not None:
         final = Progress(result.state, 0.0, result.params, result.best_step, True)
         ckpt.save(result.steps, final, 2 if refit else 1, phase1, force=True, final=True)
@@ -515,7 +541,11 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     metrics.json is written last: it marks a finished run.
     """
+    initialize_distributed(mesh_spec(cfg))  # before any computation (multi-host jobs)
     run_dir = Path(run_dir)
+    checkpoint_dir = run_dir / "checkpoints"  # shared by all processes of a multi-host job
+    if jax.process_index() > 0:  # the same outputs; only process 0 writes the run directory
+        run_dir = run_dir / f".process{jax.process_index()}"
     if (run_dir / "metrics.json").exists():
         raise ConfigError(
             f"run directory '{run_dir}' already holds a finished run; choose another "
@@ -549,7 +579,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
             run_dir, panel, scalers, spec, lift_tests)
     else:
         params, batch, statics, split, result = fit_panel(
-            panel, scalers, spec, run_dir / "checkpoints", int(cfg["train"]["checkpoint_every"]),
+            panel, scalers, spec, checkpoint_dir, int(cfg["train"]["checkpoint_every"]),
             lift_tests)
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
@@ -603,6 +633,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
         "seed": spec.seed,
         "versions": versions(),
         "devices": [str(d) for d in jax.devices()],
+        "mesh": spec.mesh.name, "processes": jax.process_count(),
         "data_file": str(data_path) if data_path else None,
         "data_sha256": sha256(data_path),
         "git_commit": git_commit(),

@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dcmmm.data import synthetic  # noqa: E402
 from dcmmm.data.synthetic import apply_adstock, hill  # noqa: E402
 
+K_GRID = np.linspace(0.3, 3.0, 10)  # half saturation, units of mean activity
+S_GRID = np.linspace(0.6, 3.0, 9)  # Hill slope
 
-def profile(scenario: str, seed: int, channel: str, holdout_weeks: int = 13,
-            ks=np.linspace(0.3, 3.0, 10), ss=np.linspace(0.6, 3.0, 9)):
-    """(grid of Δ nats [K, S], grid of contribution / true [K, S], ks, ss)."""
+
+def profile(scenario: str, seed: int, channel: str, holdout_weeks: int = 13, ks=K_GRID, ss=S_GRID):
+    """(grid of Δ nats [K, S], grid of contribution / true [K, S], ks, ss, true (k, s))."""
     frame, _, world = synthetic.simulate(synthetic.scenario(scenario), seed=seed)
     n_r, n_t, n_c = len(world.regions), len(world.dates), len(world.channels)
     ci = world.channels.index(channel)

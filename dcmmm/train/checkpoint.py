@@ -32,8 +32,11 @@ class Saved(NamedTuple):
 
 
 def _pack(tree):
-    """Orbax cannot save zero-size arrays (e.g. no controls): store a 1-element stand-in."""
-    return jax.tree.map(lambda a: np.zeros(1, np.asarray(a).dtype) if np.size(a) == 0 else a, tree)
+    """Orbax cannot save zero-size arrays (e.g. no controls): store a 1-element stand-in.
+    In a multi-host job the (host-local, identical) arrays are saved as numpy by process 0."""
+    host = jax.process_count() > 1
+    return jax.tree.map(lambda a: np.zeros(1, np.asarray(a).dtype) if np.size(a) == 0 else
+                        (np.asarray(a) if host else a), tree)
 
 
 def _unpack(restored, template):
@@ -68,8 +71,7 @@ class Checkpointer:
     def save(self, step: int, progress: Progress, phase: int, phase1: dict | None = None,
              force: bool = False, final: bool = False) -> None:
         """Save when `step` is a multiple of `every` (or `force`), once per step."""
-        due = force or (self.every > 0 and step % self.every == 0)
-        if not due:
+        if not (force or self.due(step)):
             return
         if step in self.manager.all_steps():
             if not final:
@@ -78,6 +80,10 @@ class Checkpointer:
         self.manager.save(step, args=ocp.args.StandardSave(
             _pack(_payload(progress, phase, phase1 or {}, final))))
         self.manager.wait_until_finished()
+
+    def due(self, step: int) -> bool:
+        """Whether `step` is a regular checkpoint step (a multiple of `every`)."""
+        return self.every > 0 and step % self.every == 0
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()

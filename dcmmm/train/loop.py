@@ -193,7 +193,7 @@ def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec
     """
     static = static_part(tspec)
     train_call = make_train_call(spec, lspec, static)
-    has_val = bool(np.asarray(batch.val_w).sum() > 0)
+    has_val = bool(jnp.sum(batch.val_w) > 0)  # also for arrays spread over processes
     if resume is None:
         state = init_state(jax.tree.map(jnp.copy, params), make_optimizer(static), tspec, seed)
         progress = Progress(state, np.inf, None, 0, False)

@@ -5,6 +5,9 @@
          + level_penalty · mean_r Σ_j Δlevel_j²                   random walk
          + m_smoothness · mean (log m_t − log m_{t−1})²
          + m_distance · mean (log m)²                              dynamics
+
+Means over regions are weighted by `Batch.region_w` (0 for the dummy regions
+that pad the region axis to a multiple of the device count, dcmmm.train.sharding).
          + sem · ½‖xc − xc W‖² + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²    channel graph
          + σ̂²/N · Σ_i ½ ((lift_model_i − lift_i) / se_i)²           lift tests
 
@@ -64,6 +67,20 @@ class Batch(NamedTuple):
     sem_w: jax.Array  # [R, T] weight of a week in the graph's SEM loss
     spend: jax.Array  # [R, T, C] spend / its training mean per (region, channel); zeros without spend
     lifts: LiftBatch | None = None  # lift tests that calibrate the fit, or None
+    region_w: jax.Array | None = None  # [R] 1 = real region, 0 = padding (None = all real)
+
+
+def region_weight(batch: Batch):
+    """[R] weight of each region in the region means (1 real, 0 padding)."""
+    if batch.region_w is None:
+        return jnp.ones(batch.x.shape[0], jnp.float32)
+    return batch.region_w
+
+
+def region_mean(values, region_w):
+    """Mean over real regions of each region's sum: Σ_r w_r Σ values[r] / Σ_r w_r."""
+    per_region = jnp.sum(values.reshape(values.shape[0], -1), axis=1)
+    return jnp.sum(region_w * per_region) / jnp.maximum(jnp.sum(region_w), 1.0)
 
 
 def masked_mean(values, weight):
@@ -78,11 +95,13 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSp
     fit = masked_mean(optax.huber_loss(resid, delta=lspec.huber_delta), batch.fit_w)
     region = params["region"]
     offsets = [region["beta"], region["season"], region["gamma"]]
-    shrink = sum(jnp.sum(o**2) for o in offsets) / batch.x.shape[0]
-    level_rw = jnp.sum(region["level"] ** 2) / batch.x.shape[0]
-    log_m = jnp.log(pred.effectiveness)
-    m_smooth = jnp.mean(jnp.diff(log_m, axis=1) ** 2)
-    m_dist = jnp.mean(log_m**2)
+    rw = region_weight(batch)
+    shrink = sum(region_mean(o**2, rw) for o in offsets)
+    level_rw = region_mean(region["level"] ** 2, rw)
+    log_m = jnp.log(pred.effectiveness)  # [R, T, C]
+    d_log_m = jnp.diff(log_m, axis=1)
+    m_smooth = region_mean(d_log_m**2, rw) / d_log_m[0].size
+    m_dist = region_mean(log_m**2, rw) / log_m[0].size
     terms = {
         "fit": fit,
         "shrinkage": lspec.shrinkage * shrink,
