@@ -12,7 +12,9 @@ both training phases (early stopping, refit), the analyses and report.
 
 Prints and appends one row to `<out>/benchmark_fit.csv`: wall time of the
 whole run (`run_seconds`), of the fit alone (`fit_seconds`, compilation
-included), the steps, the holdout metrics, and the machine load before/after.
+included), the CPU seconds of the run (user + system, all threads: on a
+loaded machine wall time grows, CPU time much less), the steps, the holdout
+metrics, and the machine load before/after.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import dataclasses
 import json
 import logging
 import os
+import resource
 import shutil
 import sys
 import time
@@ -81,17 +84,20 @@ def main(argv=None):
     cfg = compose_cfg([f"seed={args.seed}", "data=csv", "train.progress=false", *args.set])
     cfg["data"].update(synthetic.data_keys(world), path=str(path))
     load_before = os.getloadavg()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     metrics = run_main(cfg, run_dir / "run")
     run_s = time.perf_counter() - t0
     load_after = os.getloadavg()
-    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
 
     row = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "regions": args.regions, "weeks": args.weeks, "channels": args.channels,
         "simulate_s": round(simulate_s, 1), "run_seconds": round(run_s, 1),
-        "fit_seconds": round(metrics["fit_seconds"], 1), "steps": metrics["steps"],
+        "fit_seconds": round(metrics["fit_seconds"], 1),
+        "run_cpu_seconds": round(usage.ru_utime + usage.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
+        "steps": metrics["steps"],
         "best_step": metrics["best_step"],
         "holdout_scaled_rmse": metrics["holdout"]["scaled_rmse"],
         "holdout_r2": metrics["holdout"]["r2"],

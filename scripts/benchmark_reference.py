@@ -30,6 +30,7 @@ The `--worker` mode runs inside `benchmark-venv/` and imports neither dcmmm nor 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -40,6 +41,12 @@ VENV = ROOT / "benchmark-venv"
 VPY = VENV / "bin" / "python"
 TORCH = "torch==2.13.0"  # this exact spelling takes the CPU wheel on disk
 HOLDOUT_WEEKS = 13
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ensure_venv() -> None:
@@ -182,7 +189,7 @@ def run_reference(out: Path, panel, scalers, log, epochs=None) -> dict:
     np.savez(npz, media=panel.media.astype(np.float32), controls=panel.z.astype(np.float32),
              y=y.astype(np.float32))
     result = out / "reference_predictions.npz"
-    load = os.getloadavg()[0]
+    load, cpu0 = os.getloadavg()[0], children_cpu_s()
     t0 = time.perf_counter()
     with open(log, "w") as f:
         extra = ["--epochs", str(epochs)] if epochs is not None else []
@@ -194,6 +201,7 @@ def run_reference(out: Path, panel, scalers, log, epochs=None) -> dict:
     return {"model": f"DeepCausalMMM {r['version']} (torch {r['torch_version']}, "
                      f"{int(r['threads'])} threads)",
             "fit_seconds": float(r["fit_seconds"]), "wall_seconds": wall,
+            "cpu_seconds": children_cpu_s() - cpu0,
             "steps": int(r["epochs"]) + int(r["warm_start_epochs"]),
             "own_holdout_r2": float(r["own_holdout_r2"]), "load1_before": load,
             **score(panel, scalers, r["yhat"])}
@@ -207,6 +215,7 @@ def collect_partial(out: Path, panel, scalers) -> dict:
     return {"model": f"DeepCausalMMM, snapshot after {int(r['epochs'])} of {int(r['n_epochs'])} "
                      "epochs (fit not finished)",
             "fit_seconds": float(r["seconds"]), "wall_seconds": float("nan"),
+            "cpu_seconds": float("nan"),
             "steps": int(r["epochs"]), "own_holdout_r2": float("nan"),
             "load1_before": float("nan"), **score(panel, scalers, r["yhat"])}
 
@@ -220,7 +229,7 @@ def run_dcmmm(out: Path, panel, scalers, log, epochs=None) -> dict:
         import shutil
 
         shutil.rmtree(run_dir)  # this script's own scratch run is re-made each time
-    load = os.getloadavg()[0]
+    load, cpu0 = os.getloadavg()[0], children_cpu_s()
     t0 = time.perf_counter()
     with open(log, "w") as f:
         subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "train.py", "+experiment=dma_panel",
@@ -232,7 +241,7 @@ def run_dcmmm(out: Path, panel, scalers, log, epochs=None) -> dict:
     yhat = pred["predicted"].to_numpy().reshape(panel.n_regions, panel.n_weeks)
     assert list(pred["region"].iloc[::panel.n_weeks]) == list(panel.regions)
     row = {"model": "dcmmm (train.py +experiment=dma_panel)", "fit_seconds": metrics["fit_seconds"],
-           "wall_seconds": wall, "steps": metrics["steps"], "own_holdout_r2": metrics["holdout"]["r2"],
+           "wall_seconds": wall, "cpu_seconds": children_cpu_s() - cpu0, "steps": metrics["steps"], "own_holdout_r2": metrics["holdout"]["r2"],
            "load1_before": load, **score(panel, scalers, yhat)}
     assert np.isclose(row["holdout_scaled_rmse"], metrics["holdout"]["scaled_rmse"], rtol=1e-3)
     return row
@@ -274,7 +283,7 @@ def main(argv=None):
     frame = pd.DataFrame(rows)
     csv = out / "benchmark_reference.csv"
     frame.to_csv(csv, mode="a", header=not csv.exists(), index=False, float_format="%.6g")
-    cols = ["model", "fit_seconds", "wall_seconds", "steps", "holdout_scaled_rmse", "holdout_r2",
+    cols = ["model", "fit_seconds", "wall_seconds", "cpu_seconds", "steps", "holdout_scaled_rmse", "holdout_r2",
             "train_scaled_rmse", "load1_before", "load1_after"]
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(rows) == 2:
