@@ -16,6 +16,8 @@ Measured per point:
 - compile_s: `jit(...).lower(...).compile()` of the fused call (tracing included);
 - steps_per_s, region_weeks_per_s: `--calls` steady-state calls after one
   warm-up call, each timed to `block_until_ready` (median call time);
+  call_cpu_s: the median CPU seconds (all threads) of those calls, which a
+  loaded machine inflates much less than the wall time;
 - xla_*_mb: XLA's buffer assignment of the compiled call (arguments, outputs,
   temporaries): the memory the training call itself needs;
 - rss_data_mb: process RSS after the data are prepared, before compiling;
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 COLUMNS = ["regions", "weeks", "channels", "hidden", "steps_per_call", "calls", "compile_s",
-           "call_s", "steps_per_s", "region_weeks_per_s", "xla_args_mb", "xla_out_mb",
+           "call_s", "call_cpu_s", "steps_per_s", "region_weeks_per_s", "xla_args_mb", "xla_out_mb",
            "xla_temp_mb", "rss_data_mb", "peak_rss_mb", "data_s", "load1_before", "load1_after",
            "jax", "cpus"]
 
@@ -110,12 +112,13 @@ def measure_point(regions: int, weeks: int, hidden: int, steps: int, calls: int,
 
     state, metrics = compiled(state, batch, statics)  # warm-up
     jax.block_until_ready((state, metrics))
-    times = []
+    times, cpu = [], []
     for _ in range(calls):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state, metrics = compiled(state, batch, statics)
         jax.block_until_ready((state, metrics))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     if not all(map(lambda v: bool(jax.numpy.isfinite(v)), jax.tree.leaves(metrics))):
         raise FloatingPointError("non-finite metrics in the benchmark's training call")
     call_s = statistics.median(times)
@@ -123,6 +126,7 @@ def measure_point(regions: int, weeks: int, hidden: int, steps: int, calls: int,
     return {
         "regions": regions, "weeks": weeks, "channels": panel.n_channels, "hidden": hidden,
         "steps_per_call": steps, "calls": calls, "compile_s": compile_s, "call_s": call_s,
+        "call_cpu_s": statistics.median(cpu),
         "steps_per_s": steps_per_s, "region_weeks_per_s": steps_per_s * regions * weeks,
         "xla_args_mb": mb("argument_size_in_bytes"), "xla_out_mb": mb("output_size_in_bytes"),
         "xla_temp_mb": mb("temp_size_in_bytes"), "rss_data_mb": rss_data,
