@@ -29,7 +29,10 @@ then, for finished jobs:
 
 Rows are sorted by `selection_score` (lowest first) when the sweep has backtest
 jobs, or with --sort; otherwise they keep job order. CSV to stdout, or to
---out; the chosen configuration (the best selection score) goes to stderr.
+--out; the chosen configuration (the best selection score) goes to stderr,
+and where jobs override `seed`, the mean score of each configuration over
+its seeds as well (one seed's score can move by more than the differences
+between configurations).
 """
 
 import argparse
@@ -77,6 +80,19 @@ def _fold_spacing(job: Path) -> tuple[int, int]:
         step = int(validate.get("step_weeks", step))
         horizon = int(validate.get("horizon_weeks", horizon))
     return step, horizon
+
+
+def _config_without_seed(job: Path) -> str | None:
+    """The job's composed config (.hydra/config.yaml) without `seed` and the
+    progress bar, as one string: jobs that ran the same model compare equal
+    however their overrides were spelled."""
+    config = job / ".hydra" / "config.yaml"
+    if not config.exists():
+        return None
+    tree = yaml.safe_load(config.read_text()) or {}
+    tree.pop("seed", None)
+    (tree.get("train") or {}).pop("progress", None)
+    return json.dumps(tree, sort_keys=True, default=str)
 
 
 def selection_folds(n_folds: int, step_weeks: int, horizon_weeks: int) -> list[int]:
@@ -127,8 +143,9 @@ def collect(sweep_dir: Path, sort: bool | None = None) -> pd.DataFrame:
                   key=lambda p: _job_order(p.relative_to(sweep_dir)))
     if not jobs:
         raise ValueError(f"no Hydra job (*/.hydra/overrides.yaml) under '{sweep_dir}'")
-    rows, override_keys, has_backtest = [], [], False
+    rows, override_keys, has_backtest, configs = [], [], False, {}
     for job in jobs:
+        configs[str(job.relative_to(sweep_dir))] = _config_without_seed(job)
         overrides = parse_overrides(yaml.safe_load((job / ".hydra" / "overrides.yaml")
                                                    .read_text()) or [])
         override_keys += [k for k in overrides if k not in override_keys]
@@ -154,6 +171,7 @@ def collect(sweep_dir: Path, sort: bool | None = None) -> pd.DataFrame:
         table = table.sort_values("selection_score", kind="stable", na_position="last")
         table = table.reset_index(drop=True)
     table.attrs["overrides"] = override_keys
+    table.attrs["configs"] = configs
     return table
 
 
@@ -191,6 +209,34 @@ def describe(table: pd.DataFrame, override_keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def by_config(table: pd.DataFrame, override_keys: list[str]) -> pd.DataFrame | None:
+    """Mean selection score per configuration over its seeds (None without a seed key).
+
+    A configuration is a job's composed config without `seed` (jobs without
+    .hydra/config.yaml: their overrides other than `seed`); it is labelled by
+    the overrides, other than `seed`, of its first job. Rows: `config`,
+    `seeds` (how many finished jobs), `selection_score` (their mean),
+    `holdout_fold` (mean dcmmm scaled RMSE of the last fold, where there is
+    a backtest), sorted by seeds (most first) and then by score.
+    """
+    if "seed" not in override_keys or "selection_score" not in table.columns:
+        return None
+    keys = [k for k in override_keys if k != "seed"]
+    done = table[table["selection_score"].notna()].copy()
+    labels = [" ".join(f"{k}={r[k]}" for k in keys if isinstance(r.get(k), str) and r[k] != "")
+              for _, r in done.iterrows()]
+    configs = table.attrs.get("configs", {})
+    ids = [configs.get(job) or label for job, label in zip(done["job"], labels)]
+    first = dict(zip(reversed(ids), reversed(labels)))
+    done["config"] = [first[i] or "(defaults)" for i in ids]
+    agg = {"seeds": ("selection_score", "size"), "selection_score": ("selection_score", "mean")}
+    if "holdout_fold.dcmmm.scaled_rmse" in done.columns:
+        agg["holdout_fold"] = ("holdout_fold.dcmmm.scaled_rmse", "mean")
+    grouped = done.groupby("config").agg(**agg).reset_index()
+    return grouped.sort_values(["seeds", "selection_score"], ascending=[False, True],
+                               kind="stable").reset_index(drop=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (hydra.sweep.dir)")
@@ -208,7 +254,12 @@ def main(argv=None) -> int:
     else:
         table.to_csv(args.out, index=False)
         print(f"{len(table)} jobs -> {args.out}", file=sys.stderr)
-    print(describe(table, table.attrs.get("overrides", [])), file=sys.stderr)
+    keys = table.attrs.get("overrides", [])
+    print(describe(table, keys), file=sys.stderr)
+    grouped = by_config(table, keys)
+    if grouped is not None:
+        print("mean over seeds (a config run with more seeds ranks first):", file=sys.stderr)
+        print(grouped.to_string(index=False, float_format="%.4f"), file=sys.stderr)
     return 0
 
 

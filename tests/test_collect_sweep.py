@@ -136,3 +136,32 @@ def test_unfinished_only_and_empty_dirs(tmp_path):
     assert table.to_dict("records") == [{"job": "0", "status": "unfinished", "seed": "3"}]
     assert collect_sweep.chosen(table) is None
     assert collect_sweep.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_mean_over_seeds_per_configuration(tmp_path):
+    root = tmp_path / "sweep"
+    for name, (kw, seed, dcmmm) in {"0": ("2", 0, 0.17), "1": ("2", 1, 0.18),
+                                     "2": ("4", 0, 0.16), "3": ("4", 1, 0.20),
+                                     "4": ("8", 0, 0.10)}.items():
+        config = {**CONFIG, "seed": seed, "model": {"baseline": {"knot_weeks": int(kw)}}}
+        _backtest(_job(root, name, [*BT, f"model.baseline.knot_weeks={kw}", f"seed={seed}"],
+                       config), [_s(dcmmm), _s(dcmmm), _s(0.15)])
+    table = collect_sweep.collect(root)
+    assert table.iloc[0]["job"] == "4"  # the best single job
+    grouped = collect_sweep.by_config(table, table.attrs["overrides"])
+    assert grouped["config"].str.contains("knot_weeks=2").iloc[0]  # 2 seeds, mean 0.175
+    assert grouped["seeds"].tolist() == [2, 2, 1]
+    assert grouped["selection_score"].tolist() == pytest.approx([0.175, 0.18, 0.10])
+    assert collect_sweep.by_config(collect_sweep.collect(root / "0"), []) is None
+
+
+def test_same_composed_config_is_one_configuration(tmp_path):
+    root = tmp_path / "sweep"
+    for name, overrides, seed, dcmmm in [("0", ["model.x=4"], 0, 0.17), ("1", [], 1, 0.19)]:
+        config = {**CONFIG, "seed": seed, "model": {"x": 4}, "train": {"progress": False}}
+        _backtest(_job(root, name, [*BT, *overrides, f"seed={seed}"], config),
+                  [_s(dcmmm), _s(dcmmm), _s(0.15)])
+    table = collect_sweep.collect(root)
+    grouped = collect_sweep.by_config(table, table.attrs["overrides"])
+    assert grouped["seeds"].tolist() == [2]
+    assert grouped["selection_score"].tolist() == pytest.approx([0.18])
