@@ -488,23 +488,26 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
     members = member_runs(run)
     level = spec.ensemble.interval
     window = np.arange(panel.n_weeks) >= window_start(panel.n_weeks, bspec.window_weeks)
-    channels = with_intervals(channel_table(run, w_used),
-                              [channel_table(m, thresholded_graph(m)) for m in members],
-                              INTERVAL_COLUMNS, level)
-    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
-    with_intervals(channel_table(run, w_used, window),
-                   [channel_table(m, thresholded_graph(m), window) for m in members],
-                   INTERVAL_COLUMNS, level).to_csv(run_dir / "channels_window.csv", index=False,
-                                                   na_rep="")
 
     def curves_of(r, w):
         return response_curves(spec.model, r.params, r.batch.x, r.batch.z, r.statics, w,
                                r.scalers.kpi_mean, spend_rc=panel.spend, activity_rc=panel.media,
                                channel_names=list(panel.channels))
 
-    curves = with_intervals(curves_of(run, w_used),
-                            [curves_of(m, thresholded_graph(m)) for m in members],
-                            ("incremental_direct", "incremental_total"), level)
+    def with_member_intervals(make, columns):
+        """make(run, graph) for the run, plus intervals over the members; member 0
+        is the run itself, so its table is computed once."""
+        if not members:
+            return make(run, w_used)
+        tables = [make(m, w_used if i == 0 else thresholded_graph(m))
+                  for i, m in enumerate(members)]
+        return with_intervals(tables[0], tables, columns, level)
+
+    channels = with_member_intervals(channel_table, INTERVAL_COLUMNS)
+    channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    with_member_intervals(lambda r, w: channel_table(r, w, window), INTERVAL_COLUMNS).to_csv(
+        run_dir / "channels_window.csv", index=False, na_rep="")
+    curves = with_member_intervals(curves_of, ("incremental_direct", "incremental_total"))
     curves.to_csv(run_dir / "response_curves.csv", index=False, na_rep="")
     fit_hill_curves(curves).to_csv(run_dir / "response_curves_hill.csv", index=False, na_rep="")
 
