@@ -37,8 +37,10 @@ from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.ensemble import fit_ensemble, interval
+from dcmmm.refresh import Continuation, Previous, compare, continuation_of, load_previous, refresh_settings
 from dcmmm.errors import ConfigError, DataError, TrainingError
 from dcmmm.model.adstock import mean_lag
+from dcmmm.model.baseline import knot_positions
 from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_panel
 from dcmmm.model.saturation import hill_k, hill_s
@@ -169,19 +171,42 @@ def lift_tests_of(cfg: dict, panel: Panel) -> LiftTests | None:
     return tests
 
 
-def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None = None):
-    """Split, calendar statics, scaled batch and initial parameters of a panel."""
+def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None = None,
+            continuation: Continuation | None = None, previous: Previous | None = None):
+    """Split, calendar statics, scaled batch and initial parameters of a panel.
+
+    `continuation`: level knots and trend origin of a refreshed run (default
+    those of a fresh run); `previous`: the finished run a refresh starts from
+    (its parameters are the initial ones, and the batch carries the pull).
+    """
     split = make_split(panel, spec.val_weeks)
+    if previous is not None:
+        continuation = previous.continuation
+    knots, origin = continuation if continuation is not None else (None, None)
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
-                           spec.graph.forbid, spec.graph.require, level_weeks=split.n_train)
+                           spec.graph.forbid, spec.graph.require, level_weeks=split.n_train,
+                           knots=knots, trend_origin=origin)
     batch = make_batch(panel, scalers, split, lift_tests=lift_tests)
     params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                          np.asarray(batch.fit_w), statics)
+    if previous is not None:
+        params, anchor = previous.start(params)
+        batch = batch._replace(anchor=anchor)
     return split, statics, batch, params
 
 
+def continuation_record(panel: Panel, spec: RunSpec, previous: Previous | None) -> dict:
+    """run_info.json's level knots and trend origin (what a later refresh continues)."""
+    if previous is not None:
+        knots, origin = previous.continuation
+    else:
+        knots, origin = knot_positions(panel.n_train, spec.knot_weeks), panel.n_train - 1
+    return {"level_knots": [int(k) for k in knots], "trend_origin": int(origin)}
+
+
 def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Path | None = None,
-              checkpoint_every: int = 0, lift_tests: LiftTests | None = None):
+              checkpoint_every: int = 0, lift_tests: LiftTests | None = None,
+              previous: Previous | None = None):
     """Build inputs, initialise and fit. Returns (params, batch, statics, split, result).
 
     Phase 1 fits the weeks before the validation window and keeps the
@@ -190,11 +215,12 @@ def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Pat
     lower learning rate, so the local level reaches the last training week.
     The holdout is never used. With `checkpoint_dir`, progress is saved every
     `checkpoint_every` steps and at the end, and a fit found there is resumed.
-    `lift_tests` add their likelihood to the loss (calibration).
+    `lift_tests` add their likelihood to the loss (calibration); `previous`
+    makes the fit a refresh of that finished run (dcmmm.refresh).
     Fitting runs in the layout of `spec.mesh` (dcmmm.train.sharding); what
     comes back, and every checkpoint, holds the real regions on one device.
     """
-    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests, previous=previous)
     layout = region_layout(spec.mesh, panel.n_regions)
     ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
     saved = None
@@ -532,11 +558,28 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
         run_dir / "metrics.json").exists() else run.metrics
     backtest = (pd.read_csv(run_dir / "backtest.csv", dtype={"fold": str, "origin": str})
                 if (run_dir / "backtest.csv").exists() else None)
-    write_report(run_dir / "report.html", metrics=metrics, backtest=backtest,
+    refresh = None
+    if (run_dir / "refresh.csv").exists():
+        refresh = (pd.read_csv(run_dir / "refresh.csv"), pd.read_csv(run_dir / "refresh_edges.csv"))
+    write_report(run_dir / "report.html", metrics=metrics, backtest=backtest, refresh=refresh,
                  predictions=pd.read_csv(run_dir / "predictions.csv"),
                  decomposition=pd.read_csv(run_dir / "decomposition.csv"),
                  channels=channels, curves=curves, dag=dag, budget=budget,
                  budget_summary=summary, title=f"dcmmm report: {run_dir.name}")
+
+
+def refresh_outputs(run: LoadedRun, previous: Previous, run_dir: Path) -> dict:
+    """refresh.csv and refresh_edges.csv (dcmmm.refresh.compare); returns the summary."""
+    w_used = thresholded_graph(run)
+    old_weeks = np.arange(run.panel.n_weeks) < previous.n_weeks
+    dag = pd.DataFrame([(run.panel.channels[i], run.panel.channels[j], w_used[i, j])
+                        for i, j in zip(*np.nonzero(w_used))], columns=["parent", "child", "weight"])
+    table, edges, summary = compare(previous, channel_table(run, w_used, old_weeks),
+                                    channel_table(run, w_used), dag)
+    table.to_csv(run_dir / "refresh.csv", index=False, na_rep="")
+    edges.to_csv(run_dir / "refresh_edges.csv", index=False, na_rep="")
+    summary["new_weeks"] = run.panel.n_weeks - previous.n_weeks
+    return summary
 
 
 def main(cfg: dict, run_dir: str | Path) -> dict:
@@ -560,7 +603,13 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
     spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
     bspec = budget_spec(cfg)
-    scalers = fit_scalers(panel)
+    refresh_from, refresh_scale = refresh_settings(cfg)
+    previous = None
+    if refresh_from is not None:  # continue a finished run: its scalers, its parameters
+        previous = load_previous(refresh_from, refresh_scale, cfg, panel)
+        logger.info("refresh of %s: %d old weeks, %d new", refresh_from, previous.n_weeks,
+                    panel.n_weeks - previous.n_weeks)
+    scalers = previous.scalers if previous is not None else fit_scalers(panel)
     scalers.save(run_dir / "scalers.json")
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
                 panel.n_weeks, panel.n_channels, panel.n_controls)
@@ -568,6 +617,9 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     vspec = validate_spec(cfg)
     lift_tests = lift_tests_of(cfg, panel)
     backtest, members = None, None
+    if previous is not None and (vspec.mode == "backtest" or spec.ensemble.size > 1):
+        raise ConfigError("refresh.from continues one fit: set model.ensemble_size=1 and "
+                          "validate=holdout (ensembles and backtests of a refresh are not built yet)")
     if vspec.mode == "backtest":
         if spec.ensemble.size > 1:
             raise ConfigError("validate=backtest fits one model per fold: set "
@@ -583,7 +635,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     else:
         params, batch, statics, split, result = fit_panel(
             panel, scalers, spec, checkpoint_dir, int(cfg["train"]["checkpoint_every"]),
-            lift_tests)
+            lift_tests, previous)
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
 
@@ -630,6 +682,8 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics,
                     members)
+    if previous is not None:  # before the report, which shows it
+        metrics["refresh"] = clean(refresh_outputs(run, previous, run_dir))
     analyse(run, run_dir, bspec)
 
     info = {
@@ -644,6 +698,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
         "missing_cells": {str(k): int(v) for k, v in panel.missing_cells.items()},
         "missing_cells_total": int(sum(panel.missing_cells.values())),
         "outages": [list(o) for o in panel.outages],
+        **continuation_record(panel, spec, previous),
         "split": {"fit_weeks": split.n_fit, "validation_weeks": split.n_train - split.n_fit,
                   "holdout_weeks": panel.n_weeks - split.n_train},
         "wall_seconds": time.time() - started,
@@ -671,7 +726,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise DataError(f"data file '{data_path}' changed since the run (sha256 differs)")
     spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
     scalers = Scalers.load(run_dir / "scalers.json")
-    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests_of(cfg, panel))
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests_of(cfg, panel),
+                                            continuation_of(info))
     ckpt = Checkpointer(run_dir / "checkpoints", 0)
     template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
     saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))

@@ -16,7 +16,7 @@ from dcmmm.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "validate"]
+GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "refresh", "validate"]
 TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
         "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1"]
 

@@ -109,6 +109,16 @@ def backtest_section(backtest: pd.DataFrame) -> str:
         "fold."))
 
 
+def refresh_section(channels: pd.DataFrame, edges: pd.DataFrame) -> str:
+    """refresh.csv and refresh_edges.csv: how ROI and the graph moved."""
+    cols = ["channel", "roi_before", "roi_after", "roi_change_pct", "roi_all_weeks"]
+    return (_table(channels[cols]) + (_table(edges) if len(edges) else _note("no edges before or after"))
+            + _note("This run continues a finished run on data with new weeks. ROI before is the "
+                    "finished run's; ROI after is this run's over the same weeks (like with like); "
+                    "ROI all weeks includes the new ones. Edges: the thresholded graph before and "
+                    "after."))
+
+
 def fit_figure(predictions: pd.DataFrame) -> str:
     """Actual vs predicted for the largest regions and the sum over regions."""
     p = predictions.copy()
@@ -295,7 +305,8 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
                  decomposition: pd.DataFrame, channels: pd.DataFrame,
                  curves: pd.DataFrame | None, dag: pd.DataFrame, budget: pd.DataFrame | None,
                  budget_summary: dict | None, title: str,
-                 backtest: pd.DataFrame | None = None) -> Path:
+                 backtest: pd.DataFrame | None = None,
+                 refresh: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Path:
     """Write the report as one self-contained HTML file at `path`; returns the path.
 
     Frames as the run directory writes them (DESIGN section 7): predictions
@@ -303,11 +314,13 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
     components..., predicted), channels (channel, spend, incremental_*, roi,
     ...), curves (`response_curves` or None), dag (parent, child, weight),
     budget (`optimise_budget` table or None without spend) and its summary;
-    backtest (backtest.csv, or None when the run was not a backtest).
+    backtest (backtest.csv, or None when the run was not a backtest);
+    refresh (refresh.csv and refresh_edges.csv, or None when it was not a refresh).
     """
     sections = [
         ("Metrics", metrics_section(metrics)),
         *([("Backtest", backtest_section(backtest))] if backtest is not None else []),
+        *([("Refresh", refresh_section(*refresh))] if refresh is not None else []),
         ("Fit per region", fit_figure(predictions) + _note(
             "Actual and predicted KPI; the shaded weeks are the holdout (never fitted).")),
         ("Decomposition over time", decomposition_figure(decomposition) + _note(

@@ -28,13 +28,14 @@ def knot_positions(n_fit: int, knot_weeks: int) -> np.ndarray:
     return np.unique(np.append(knots, max(n_fit - 1, 0)))
 
 
-def level_basis(n_weeks: int, n_fit: int, knot_weeks: int) -> np.ndarray:
-    """Linear-interpolation basis [T, J] over knots in the first `n_fit` weeks.
+def level_basis(n_weeks: int, n_fit: int, knot_weeks: int, knots=None) -> np.ndarray:
+    """Linear-interpolation basis [T, J] over knots in the first `n_fit` weeks
+    (or at the given week indices `knots`, increasing).
 
     Row t holds the weights of the two knots around week t (hat functions);
     weeks after the last knot use the last knot only (flat level).
     """
-    knots = knot_positions(n_fit, knot_weeks)
+    knots = knot_positions(n_fit, knot_weeks) if knots is None else np.asarray(knots, np.float64)
     t = np.arange(n_weeks, dtype=np.float64)
     eye = np.eye(len(knots))
     return np.stack([np.interp(t, knots, eye[j]) for j in range(len(knots))], axis=1)

@@ -30,12 +30,16 @@ def make_split(panel: Panel, val_weeks: int) -> Split:
 
 
 def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, graph_mode: str,
-                 forbid=(), require=(), level_weeks: int | None = None) -> Statics:
+                 forbid=(), require=(), level_weeks: int | None = None, knots=None,
+                 trend_origin: int | None = None) -> Statics:
     """Calendar features, level basis (knots over the first `level_weeks` weeks,
-    default the fitted weeks) and the allowed-edge mask of the channel graph."""
+    default the fitted weeks, or at the week indices `knots`), the trend (0 at
+    week `trend_origin`, default the last training week) and the allowed-edge
+    mask of the channel graph."""
     n_weeks = panel.n_weeks
-    trend = (np.arange(n_weeks) - (split.n_train - 1)) / WEEKS_PER_YEAR
-    basis = level_basis(n_weeks, level_weeks or split.n_fit, knot_weeks)
+    origin = split.n_train - 1 if trend_origin is None else trend_origin
+    trend = (np.arange(n_weeks) - origin) / WEEKS_PER_YEAR
+    basis = level_basis(n_weeks, level_weeks or split.n_fit, knot_weeks, knots)
     allowed = allowed_edges(graph_mode, panel.n_channels, forbid, require)
     return Statics(
         fourier=jnp.asarray(fourier_features(panel.week_of_year, n_fourier), jnp.float32),

@@ -10,11 +10,15 @@ Means over regions are weighted by `Batch.region_w` (0 for the dummy regions
 that pad the region axis to a multiple of the device count, dcmmm.train.sharding).
          + sem · ½‖xc − xc W‖² + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²    channel graph
          + σ̂²/N · Σ_i ½ ((lift_model_i − lift_i) / se_i)²           lift tests
+         + σ̂²/N · Σ_j ½ w_j ((θ_j − θ⁰_j) / τ)²                      refresh pull
 
 The lift-test term is the Gaussian likelihood of the measured lifts on the
 scale of the fit term: the Huber fit of N cells is ≈ Σ r²/(2N), the data's
 log-likelihood Σ r²/(2σ²), so a likelihood term enters multiplied by σ²/N,
 with σ̂² the current mean squared residual (held constant in the gradient).
+The refresh pull (dcmmm.refresh) is, on the same scale, a Gaussian prior of
+standard deviation τ around a finished run's parameters θ⁰ (w_j = 0 for the
+parameters that run did not have, such as the level of new weeks).
 """
 
 from dataclasses import dataclass
@@ -55,6 +59,14 @@ class LiftBatch(NamedTuple):
     kpi_mean: jax.Array  # [R] KPI units per scaled unit
 
 
+class Anchor(NamedTuple):
+    """A finished run's parameters that a refresh is pulled toward (dcmmm.refresh)."""
+
+    params: dict  # θ⁰, the structure of the parameters
+    weight: dict  # w: 1.0 where θ⁰ holds a value of the finished run, 0.0 where it does not
+    scale: jax.Array  # τ, the prior's standard deviation (raw parameter units)
+
+
 class Batch(NamedTuple):
     """Region-first training arrays."""
 
@@ -68,6 +80,7 @@ class Batch(NamedTuple):
     spend: jax.Array  # [R, T, C] spend / its training mean per (region, channel); zeros without spend
     lifts: LiftBatch | None = None  # lift tests that calibrate the fit, or None
     region_w: jax.Array | None = None  # [R] 1 = real region, 0 = padding (None = all real)
+    anchor: Anchor | None = None  # refresh: the pull toward a finished run's parameters
 
 
 def region_weight(batch: Batch):
@@ -119,14 +132,31 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSp
         terms["graph"] = (
             lspec.graph_sem * sem + lspec.graph_l1 * jnp.sum(jnp.abs(w)) + alpha * h + 0.5 * rho * h**2
         )
+    # likelihood terms enter on the fit's scale: σ̂²/N (σ̂² held constant in the gradient)
+    per_nat = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w)) / jnp.maximum(
+        jnp.sum(batch.fit_w), 1.0)
     if batch.lifts is not None:
-        sigma2 = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w))
         z = (model_lifts(params, batch, statics, spec, pred.y) - batch.lifts.lift) / batch.lifts.lift_se
-        terms["calibration"] = (lspec.calibration_weight * sigma2 / jnp.maximum(jnp.sum(batch.fit_w), 1.0)
-                                * 0.5 * jnp.sum(z**2))
+        terms["calibration"] = lspec.calibration_weight * per_nat * 0.5 * jnp.sum(z**2)
+    if batch.anchor is not None:
+        terms["refresh"] = per_nat * 0.5 * anchor_sum_sq(params, batch.anchor, rw)
     total = sum(terms.values())
     terms["h"] = h
     return total, terms
+
+
+def anchor_sum_sq(params, anchor: Anchor, region_w):
+    """Σ_j w_j ((θ_j − θ⁰_j) / τ)² over the parameters (padded regions excluded)."""
+    def part(tree, anchor_tree, weight_tree, regional):
+        def one(p, a, w):
+            sq = w * ((p - a) / anchor.scale) ** 2
+            if regional:  # leading region axis
+                sq = sq * region_w.reshape((-1,) + (1,) * (sq.ndim - 1))
+            return jnp.sum(sq)
+        return sum(jax.tree.leaves(jax.tree.map(one, tree, anchor_tree, weight_tree)), 0.0)
+
+    return (part(params["shared"], anchor.params["shared"], anchor.weight["shared"], False)
+            + part(params["region"], anchor.params["region"], anchor.weight["region"], True))
 
 
 def model_lifts(params, batch: Batch, statics: Statics, spec: ModelSpec, y_actual, w=None):

@@ -103,10 +103,14 @@ class RegionLayout:
             return batch
         region_w = np.arange(self.n_padded) < self.n_regions
         fields = {name: self._pad(v, edge=False)
-                  for name, v in batch._asdict().items() if name not in ("region_w", "lifts")}
+                  for name, v in batch._asdict().items()
+                  if name not in ("region_w", "lifts", "anchor")}
         fields["region_w"] = region_w.astype(np.float32)
         placed = {k: self._put(v, regional=True) for k, v in fields.items()}
-        return Batch(**placed, lifts=self._lifts_to_mesh(batch.lifts))
+        anchor = None if batch.anchor is None else batch.anchor._replace(
+            params=self.to_mesh(batch.anchor.params), weight=self.to_mesh(batch.anchor.weight),
+            scale=self._put(np.asarray(batch.anchor.scale), regional=False))
+        return Batch(**placed, lifts=self._lifts_to_mesh(batch.lifts), anchor=anchor)
 
     def _lifts_to_mesh(self, lifts):
         """Lift tests (leading axis: tests) replicated, their region axes padded with zeros."""
