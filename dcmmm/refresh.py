@@ -91,8 +91,9 @@ class Previous:
 
     def start(self, init: dict) -> tuple[dict, Anchor | None]:
         """The refresh's initial parameters (structure of `init`) and the pull toward them."""
-        start = jax.tree.map(jnp.asarray, self.params)
-        start["region"] = dict(start["region"])
+        # host copies: restored arrays are committed to a device, which a jitted call
+        # compiles for anew (a second compilation of the training step)
+        start = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), self.params)
         new_knots = self.continuation.knots
         start["region"]["level"] = jnp.asarray(
             map_level(np.asarray(self.params["region"]["level"]), self.old_knots, new_knots),
@@ -116,6 +117,17 @@ def map_level(increments: np.ndarray, old_knots: np.ndarray, new_knots: np.ndarr
     return np.diff(mapped, axis=1)
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _read(run_dir: Path, name: str, **kw) -> pd.DataFrame:
     return pd.read_csv(run_dir / name, **kw)
 
@@ -131,11 +143,13 @@ def load_previous(source: Path, scale: float | None, cfg: dict, panel: Panel) ->
                           f"({', '.join(missing)} missing)")
     old_cfg = json.loads((run_dir / "config.json").read_text())
     info = json.loads((run_dir / "run_info.json").read_text())
-    differ = sorted(k for k in set(old_cfg.get("model", {})) | set(cfg.get("model", {}))
-                    if k not in FREE_MODEL_KEYS and old_cfg["model"].get(k) != cfg["model"].get(k))
+    old_model, new_model = _flat(old_cfg.get("model", {})), _flat(cfg.get("model", {}))
+    differ = sorted(k for k in set(old_model) | set(new_model)
+                    if k not in FREE_MODEL_KEYS and old_model.get(k) != new_model.get(k))
     if differ:
         raise ConfigError("refresh: the model must be the finished run's; these model settings "
-                          f"differ: {', '.join('model.' + k for k in differ)}")
+                          "differ: " + ", ".join(f"model.{k} ({old_model.get(k)!r} there, "
+                                                 f"{new_model.get(k)!r} here)" for k in differ))
     if list(info["channels"]) != list(panel.channels):
         raise DataError(f"refresh: the data's channels {list(panel.channels)} are not the "
                         f"finished run's {list(info['channels'])}")

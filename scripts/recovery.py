@@ -85,7 +85,8 @@ def main(argv=None):
     parser.add_argument("--tag", default="")
     parser.add_argument("--lift-tests", nargs="*", default=[], metavar="CHANNEL",
                         help="calibrate with simulated lift tests of these channels (all regions)")
-    parser.add_argument("--lift-start", type=int, default=60, help="first week of the lift tests")
+    parser.add_argument("--lift-start", type=int, nargs="+", default=[60],
+                        help="first week of the lift tests (several: one test per window)")
     parser.add_argument("--lift-weeks", type=int, default=8, help="weeks each lift test lasts")
     parser.add_argument("--lift-se", type=float, default=0.1,
                         help="relative measurement error of a lift test (plus KPI noise)")

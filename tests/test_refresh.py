@@ -128,7 +128,7 @@ def run_info_knots(run_dir):
 @pytest.mark.parametrize("change, error, words", [
     (("data.channels=[tv,radio,social,search]",  # the finished run also had null_ch
       "data.spend=[tv_spend,radio_spend,social_spend,search_spend]"), DataError, "channels"),
-    (("model.dynamics.hidden=5",), ConfigError, "model.dynamics"),
+    (("model.dynamics.hidden=5",), ConfigError, r"model.dynamics.hidden \(4 there, 5 here\)"),
     (("model.ensemble_size=2",), ConfigError, "ensemble_size=1"),
     (("refresh.scale=-1",), ConfigError, "refresh.scale"),
 ])

@@ -966,13 +966,14 @@ def simulate(
     return frame, truth(world), world
 
 
-def lift_tests(world: World, channels, start_week: int, n_weeks: int, rel_se: float = 0.1,
+def lift_tests(world: World, channels, start_week, n_weeks: int, rel_se: float = 0.1,
                regions=None, seed: int = 0) -> pd.DataFrame:
     """Simulated lift tests (geo experiments) with the world's true lifts.
 
     For each channel, its own spend is switched off in panel weeks
     ``[start_week, start_week + n_weeks)`` (in every region, or in each of
-    ``regions`` separately); the true lift is the expected KPI lost over those
+    ``regions`` separately; ``start_week`` may be a list: one test per window,
+    each window a separate experiment with its own noise); the true lift is the expected KPI lost over those
     weeks (carry-over inside the window counted; the change flows through the
     graph to the channel's children). The reported ``lift`` adds Gaussian
     measurement noise of sd ``lift_se = sqrt((rel_se · true lift)² + noise²)``,
@@ -982,15 +983,17 @@ def lift_tests(world: World, channels, start_week: int, n_weeks: int, rel_se: fl
     (dates ISO) and ``true_lift``.
     """
     T = len(world.dates)
-    if not 0 <= start_week < start_week + n_weeks <= T:
-        raise ConfigError(f"lift test weeks [{start_week}, {start_week + n_weeks}) are not "
-                          f"inside the panel's {T} weeks")
+    starts = [start_week] if np.ndim(start_week) == 0 else list(start_week)
+    for start in starts:
+        if not 0 <= start < start + n_weeks <= T:
+            raise ConfigError(f"lift test weeks [{start}, {start + n_weeks}) are not "
+                              f"inside the panel's {T} weeks")
     rng = np.random.default_rng([seed, 7])
-    weeks = slice(start_week, start_week + n_weeks)
     base = world.expected_kpi()
     cell_var = (world.config.noise_sd * base.mean(axis=1)) ** 2 * n_weeks  # [R]
     rows = []
-    for c in channels:
+    for start_week, c in [(s, c) for s in starts for c in channels]:
+        weeks = slice(start_week, start_week + n_weeks)
         if c not in world.channels:
             raise ConfigError(f"lift test channel '{c}' is not one of {list(world.channels)}")
         lost = (base - world.expected_kpi(off=c, weeks=weeks))[:, weeks].sum(axis=1)  # [R]

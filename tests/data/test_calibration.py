@@ -77,3 +77,17 @@ def test_simulated_lift_over_the_window_is_the_truths_window_effect():
     assert (tests["lift_se"] > 0).all()  # KPI noise: even a null channel's test has an error
     regional = synthetic.lift_tests(world, ["tv"], 10, 4, regions=list(world.regions[:2]))
     assert list(regional["region"]) == list(world.regions[:2])
+
+
+def test_simulated_lift_tests_in_several_windows_are_separate_experiments():
+    _, _, world = synthetic.simulate(synthetic.scenario("geo"), seed=0)
+    one = synthetic.lift_tests(world, ["tv", "radio"], 20, 8, seed=3)
+    pd.testing.assert_frame_equal(one, synthetic.lift_tests(world, ["tv", "radio"], [20], 8, seed=3))
+    several = synthetic.lift_tests(world, ["tv", "radio"], [20, 60], 8, seed=3)
+    assert list(several["channel"]) == ["tv", "radio", "tv", "radio"]
+    assert list(several["start"][:2]) == list(one["start"]) and several["start"][2] != one["start"][0]
+    np.testing.assert_allclose(several["true_lift"][:2], one["true_lift"])
+    later = synthetic.lift_tests(world, ["tv", "radio"], 60, 8, seed=3)
+    np.testing.assert_allclose(several["true_lift"][2:], later["true_lift"])
+    assert not np.allclose(several["lift"][2:] - several["true_lift"][2:],
+                           later["lift"] - later["true_lift"])  # its own measurement noise
