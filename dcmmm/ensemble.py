@@ -13,8 +13,10 @@ every output file is computed from them. Members 1..E−1 differ in two ways:
   data resampled in blocks that keep carry-over together. Validation cells
   keep weight 1, so each member early-stops on the same validation weeks.
 
-The spread of a reported number over the members (its central
-`model.ensemble_interval`) is its interval, `<col>_lo` / `<col>_hi`.
+The spread of a reported number over the members is its interval,
+`<col>_lo` / `<col>_hi`: the k-th smallest and largest member value, k chosen
+so that the interval holds a new member with probability
+`model.ensemble_interval` (`interval`).
 """
 
 import jax
@@ -88,7 +90,35 @@ def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
                                    refit, [spec.seed] * size)
 
 
+def interval_rank(n_members: int, level: float) -> int:
+    """k of the interval [k-th smallest, k-th largest] of E members: the largest k ≥ 1
+    with (E + 1 − 2k) / (E + 1) ≥ `level`, or 1 (the range) when no k reaches it."""
+    return max(1, int(np.floor((1.0 - level) * (n_members + 1) / 2.0 + 1e-9)))
+
+
+def achieved_level(n_members: int, level: float) -> float:
+    """The level (E + 1 − 2k) / (E + 1) of the interval `interval` reports."""
+    k = interval_rank(n_members, level)
+    return (n_members + 1 - 2 * k) / (n_members + 1)
+
+
 def interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Central `level` interval over the leading member axis of values [E, ...]."""
-    lo = (1.0 - level) / 2.0
-    return np.nanquantile(values, lo, axis=0), np.nanquantile(values, 1.0 - lo, axis=0)
+    """The `level` interval over the leading member axis of values [E, ...].
+
+    Order statistics, not sample quantiles: for E exchangeable members, a new
+    draw falls between the k-th smallest and the k-th largest with probability
+    (E + 1 − 2k) / (E + 1), so k = `interval_rank`. (The 10% and 90% sample
+    quantiles of 8 members bound only about 62% of draws; for 80% with E = 8
+    the best is the range, 7/9 = 78%; E ≥ 9 reaches 80%.) NaN members are
+    left out.
+    """
+    values = np.asarray(values, np.float64)
+    flat = values.reshape(values.shape[0], -1)
+    lo, hi = np.full(flat.shape[1], np.nan), np.full(flat.shape[1], np.nan)
+    for j in range(flat.shape[1]):
+        v = np.sort(flat[:, j][np.isfinite(flat[:, j])])
+        if v.size:
+            k = min(interval_rank(v.size, level), (v.size + 1) // 2)
+            lo[j], hi[j] = v[k - 1], v[v.size - k]
+    shape = values.shape[1:]
+    return lo.reshape(shape), hi.reshape(shape)

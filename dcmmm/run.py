@@ -36,14 +36,21 @@ from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
-from dcmmm.ensemble import fit_ensemble, interval
-from dcmmm.refresh import Continuation, Previous, compare, continuation_of, load_previous, refresh_settings
+from dcmmm.ensemble import achieved_level, fit_ensemble, interval
 from dcmmm.errors import ConfigError, DataError, TrainingError
 from dcmmm.model.adstock import mean_lag
 from dcmmm.model.baseline import knot_positions
 from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_panel
 from dcmmm.model.saturation import hill_k, hill_s
+from dcmmm.refresh import (
+    Continuation,
+    Previous,
+    compare,
+    continuation_of,
+    load_previous,
+    refresh_settings,
+)
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
 from dcmmm.train.loop import (
@@ -320,6 +327,12 @@ def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
     checkpointed along the way: an interrupted ensemble starts again."""
     split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
     logger.info("ensemble: %d members in one vmapped program", spec.ensemble.size)
+    achieved = achieved_level(spec.ensemble.size, spec.ensemble.interval)
+    if achieved < spec.ensemble.interval - 1e-9:
+        logger.warning("model.ensemble_interval=%g with %d members: the widest interval (their "
+                       "range) holds a new member with probability %.0f%%; %d members reach %g",
+                       spec.ensemble.interval, spec.ensemble.size, 100 * achieved,
+                       members_for(spec.ensemble.interval), spec.ensemble.interval)
     try:
         res, phase1 = fit_ensemble(params, batch, statics, spec)
     except FloatingPointError as err:
@@ -333,6 +346,11 @@ def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
     with ocp.StandardCheckpointer() as saver:
         saver.save((run_dir / MEMBERS_DIR).absolute(), res.params, force=True)
     return result.params, batch, statics, split, result, res.params
+
+
+def members_for(level: float) -> int:
+    """The fewest members whose range is a `level` interval."""
+    return int(np.ceil(2.0 / (1.0 - level) - 1.0 - 1e-9))
 
 
 def load_members(run_dir: Path, params: dict, size: int) -> dict | None:
@@ -471,8 +489,8 @@ def member_runs(run: LoadedRun) -> list:
 
 def with_intervals(table: pd.DataFrame, member_tables: list, columns, level: float
                    ) -> pd.DataFrame:
-    """`table` plus `<col>_lo` / `<col>_hi`: the central `level` interval of
-    `col` over the members' tables (same rows); unchanged without members."""
+    """`table` plus `<col>_lo` / `<col>_hi`: the `level` interval
+    (dcmmm.ensemble.interval) of `col` over the members' tables (same rows); unchanged without members."""
     if not member_tables:
         return table
     out = table.copy()
@@ -652,6 +670,10 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     metrics["naive_holdout"] = naive_holdout_metrics(
         panel.y, panel.train_mask, masks["holdout"], split.n_train, kpi_mean)
     metrics.update(fit_seconds=result.fit_seconds, steps=result.steps, best_step=result.best_step)
+    if members is not None:
+        metrics["ensemble"] = {"size": spec.ensemble.size, "interval": spec.ensemble.interval,
+                               "interval_achieved": achieved_level(spec.ensemble.size,
+                                                                   spec.ensemble.interval)}
     if backtest is not None:
         metrics["backtest"] = bt_summary
         backtest.to_csv(run_dir / "backtest.csv", index=False, na_rep="")

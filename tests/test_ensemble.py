@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dcmmm.config import run_spec
-from dcmmm.ensemble import bootstrap_weights, fit_ensemble, interval
+from dcmmm.ensemble import achieved_level, bootstrap_weights, fit_ensemble, interval, interval_rank
 from dcmmm.errors import ConfigError
 from dcmmm.run import load_run, main, with_intervals
 from dcmmm.train.loop import fit
@@ -28,17 +28,36 @@ def test_bootstrap_weights_are_blocks_of_exponentials_with_mean_one():
     np.testing.assert_array_equal(bootstrap_weights(2, 7, 0, None), np.ones((2, 7)))
 
 
-def test_interval_is_the_central_quantile_range():
-    values = np.arange(11.0)[:, None] * np.array([1.0, -1.0])
-    lo, hi = interval(values, 0.8)
-    np.testing.assert_allclose(lo, [1.0, -9.0])
-    np.testing.assert_allclose(hi, [9.0, -1.0])
+def test_interval_is_a_prediction_interval_of_order_statistics():
+    values = np.arange(19.0)[:, None] * np.array([1.0, -1.0])
+    lo, hi = interval(values, 0.8)  # 19 members: the 2nd smallest and largest, (20 - 4) / 20
+    np.testing.assert_allclose(lo, [1.0, -17.0])
+    np.testing.assert_allclose(hi, [17.0, -1.0])
+    assert interval_rank(8, 0.8) == 1 and achieved_level(8, 0.8) == pytest.approx(7 / 9)
+    assert achieved_level(9, 0.8) == pytest.approx(0.8) and interval_rank(30, 0.8) == 3
+    with_nan = np.array([[1.0], [np.nan], [3.0], [2.0]])
+    np.testing.assert_allclose(interval(with_nan, 0.5), ([1.0], [3.0]))
     table = pd.DataFrame({"channel": ["a", "b"], "roi": [5.0, -5.0]})
     members = [table.assign(roi=table["roi"] + d) for d in (-1.0, 0.0, 1.0)]
     out = with_intervals(table, members, ["roi"], 0.8)
-    np.testing.assert_allclose(out["roi_lo"], [4.2, -5.8])
-    np.testing.assert_allclose(out["roi_hi"], [5.8, -4.2])
+    np.testing.assert_allclose(out["roi_lo"], [4.0, -6.0])
+    np.testing.assert_allclose(out["roi_hi"], [6.0, -4.0])
     assert with_intervals(table, [], ["roi"], 0.8) is table
+
+
+def test_the_interval_holds_a_new_member_as_often_as_it_says():
+    """Oracle: Monte Carlo. Members and a new draw from the same distribution (skewed)."""
+    rng = np.random.default_rng(0)
+    for n_members, level in ((8, 0.8), (19, 0.8), (30, 0.5)):
+        draws = rng.lognormal(0.0, 1.0, (20000, n_members + 1))
+        lo, hi = interval(draws[:, :n_members].T, level)
+        inside = np.mean((lo <= draws[:, -1]) & (draws[:, -1] <= hi))
+        assert inside == pytest.approx(achieved_level(n_members, level), abs=0.01)
+        assert achieved_level(n_members, level) >= level or n_members < 9
+    # the sample quantiles it replaces hold far fewer new draws than their label
+    draws = rng.normal(size=(20000, 9))
+    q_lo, q_hi = np.quantile(draws[:, :8], [0.1, 0.9], axis=1)
+    assert np.mean((q_lo <= draws[:, -1]) & (draws[:, -1] <= q_hi)) < 0.7
 
 
 def test_member_zero_is_the_plain_fit_and_members_differ():

@@ -16,7 +16,7 @@ from jax.sharding import Mesh
 
 from dcmmm.config import mesh_spec
 from dcmmm.errors import ConfigError
-from dcmmm.train.loss import LossSpec, loss_terms
+from dcmmm.train.loss import Anchor, LossSpec, loss_terms
 from dcmmm.train.sharding import MeshSpec, RegionLayout, region_layout
 from tests.fixtures import tiny_problem
 
@@ -53,6 +53,25 @@ def test_padded_regions_carry_no_weight_in_loss_or_gradient():
     back = layout.to_host(padded_params)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(back)):
         np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
+
+
+def test_padded_regions_carry_no_weight_in_the_refresh_pull():
+    spec, params, batch, statics = tiny_problem(n_regions=3)
+    old = jax.tree.map(lambda a: a + 0.05 * jnp.arange(a.size, dtype=a.dtype).reshape(a.shape)
+                       / max(a.size, 1), params)
+    weight = jax.tree.map(jnp.ones_like, params)
+    batch = batch._replace(region_w=jnp.ones(3), anchor=Anchor(old, weight, jnp.asarray(0.1)))
+    layout = RegionLayout(3, 5, Mesh(np.asarray(jax.devices()[:1]), ("regions",)))
+    padded_params, padded_batch = layout.to_mesh(params), layout.batch_to_mesh(batch)
+    assert padded_batch.anchor.params["region"]["beta"].shape[0] == 5
+    alpha, rho = jnp.asarray(0.3), jnp.asarray(2.0)
+    loss = lambda p, b: loss_terms(p, alpha, rho, b, statics, spec, LossSpec())  # noqa: E731
+    ref, pad = loss(params, batch)[1]["refresh"], loss(padded_params, padded_batch)[1]["refresh"]
+    assert float(ref) > 0
+    np.testing.assert_allclose(float(pad), float(ref), rtol=1e-6)
+    g_pad = jax.grad(lambda p: loss(p, padded_batch)[0])(padded_params)
+    for leaf in jax.tree.leaves(g_pad["region"]):
+        assert not np.asarray(leaf)[3:].any()  # dummies never move
 
 
 def test_single_layout_is_the_identity():
