@@ -33,6 +33,7 @@ from dcmmm.model.mmm import Statics, init_params, predict_panel
 from dcmmm.train.inputs import Split, make_batch, make_split, make_statics
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, replica, stack
+from dcmmm.train.sharding import region_layout
 
 
 class Fold(NamedTuple):
@@ -117,8 +118,9 @@ def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
     batch = stack([f.batch for f in folds])
     statics = stack([f.statics for f in folds])
     refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
+    layout = region_layout(spec.mesh, batch.y.shape[1])  # mesh=regions: folds sharded too
     result, phase1 = fit_replicas_two_phases(params, batch, statics, spec.model, spec.loss,
-                                             spec.train, refit, [spec.seed] * len(folds))
+                                             spec.train, refit, [spec.seed] * len(folds), layout)
     return FoldsFit(result, phase1, phase1["refit"])
 
 

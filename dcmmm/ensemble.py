@@ -27,6 +27,7 @@ from dcmmm.config import RunSpec, refit_train_spec
 from dcmmm.model.mmm import Statics, init_params
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, stack
+from dcmmm.train.sharding import region_layout
 
 JITTERED = ("beta", "hill", "adstock")  # shared media parameters a member perturbs
 
@@ -86,8 +87,9 @@ def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
     batches = member_batches(batch, spec)
     statics_e = stack([statics] * size)
     refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
+    layout = region_layout(spec.mesh, batch.y.shape[0])  # mesh=regions: members sharded too
     return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,
-                                   refit, [spec.seed] * size)
+                                   refit, [spec.seed] * size, layout)
 
 
 def interval_rank(n_members: int, level: float) -> int:

@@ -36,6 +36,7 @@ from dcmmm.train.loop import (
     static_part,
 )
 from dcmmm.train.loss import Batch, LossSpec
+from dcmmm.train.sharding import RegionLayout
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,12 @@ def _keep_best(improved, new, old):
 
 
 def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
-                 tspec: TrainSpec, seeds) -> ReplicaResult:
+                 tspec: TrainSpec, seeds, layout: RegionLayout | None = None) -> ReplicaResult:
     """Train N replicas from `params` [N, ...] on `batch`, `statics` [N, ...].
+
+    `layout` (dcmmm.train.sharding, for one replica; default one device) places
+    the replicas' region axis (axis 1) on the devices, padded; what comes back
+    holds the real regions on one device.
 
     Replica i is exactly `loop.fit(params[i], batch[i], statics[i], ...,
     seed=seeds[i])` (to float tolerance): the best validation MSE is kept,
@@ -88,9 +93,11 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, 
     call = make_replica_call(spec, lspec, static)
     optimizer = make_optimizer(static)
     n = len(seeds)
-    state = stack([init_state(replica(params, i), optimizer, tspec, int(s))
-                   for i, s in enumerate(seeds)])
+    placed = (layout or RegionLayout(0, 0)).stacked()
+    state = placed.to_mesh(stack([init_state(replica(params, i), optimizer, tspec, int(s))
+                                  for i, s in enumerate(seeds)]))
     has_val = np.asarray(jnp.sum(batch.val_w, axis=tuple(range(1, batch.val_w.ndim)))) > 0
+    batch, statics = placed.batch_to_mesh(batch), placed.to_mesh(statics)
     best_score = np.full(n, np.inf)
     best_step = np.zeros(n, np.int64)
     steps = np.zeros(n, np.int64)
@@ -128,12 +135,13 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, 
     steps = np.where(stopped, steps, step)
     jax.block_until_ready(state.params)
     seconds = time.perf_counter() - start
-    return ReplicaResult(best_params, state, best_step, steps, history, seconds)
+    return ReplicaResult(placed.to_host(best_params), placed.to_host(state), best_step, steps,
+                         history, seconds)
 
 
 def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: ModelSpec,
-                            lspec: LossSpec, tspec: TrainSpec, refit: TrainSpec | None, seeds
-                            ) -> tuple[ReplicaResult, dict]:
+                            lspec: LossSpec, tspec: TrainSpec, refit: TrainSpec | None, seeds,
+                            layout: RegionLayout | None = None) -> tuple[ReplicaResult, dict]:
     """Both training phases of N replicas, each phase one vmapped program.
 
     Phase 1 early-stops each replica on its own validation cells; phase 2
@@ -144,7 +152,7 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: 
     {"steps", "best_step", "seconds", "refit"} ("refit": phase 2 ran).
     """
     n = len(seeds)
-    first = fit_replicas(params, batch, statics, spec, lspec, tspec, seeds)
+    first = fit_replicas(params, batch, statics, spec, lspec, tspec, seeds, layout)
     has_val = bool(np.all(np.asarray(batch.val_w).reshape(n, -1).sum(axis=1) > 0))
     phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds,
               "refit": refit is not None and has_val}
@@ -152,7 +160,7 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: 
         return first, phase1
     all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
     second = fit_replicas(first.params, all_train, statics, spec, lspec, refit,
-                          [int(s) + 1 for s in seeds])
+                          [int(s) + 1 for s in seeds], layout)
     result = second._replace(best_step=first.best_step, steps=first.steps + second.steps,
                              history=first.history + second.history,
                              fit_seconds=first.fit_seconds + second.fit_seconds)

@@ -14,6 +14,7 @@ comes out (unpadded, on one local device), so checkpoints, predictions and
 every other output hold the R real regions only.
 """
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -70,9 +71,15 @@ class RegionLayout:
     n_regions: int
     n_padded: int
     mesh: Mesh | None = None
+    lead: int = 0  # axes before the region axis (1 for replicas stacked on a leading axis)
+
+    def stacked(self) -> "RegionLayout":
+        """This layout for pytrees with a leading replica axis (dcmmm.train.replicas)."""
+        return dataclasses.replace(self, lead=self.lead + 1)
 
     def _sharding(self, regional: bool) -> NamedSharding:
-        return NamedSharding(self.mesh, PartitionSpec(AXIS) if regional else PartitionSpec())
+        spec = PartitionSpec(*([None] * self.lead), AXIS) if regional else PartitionSpec()
+        return NamedSharding(self.mesh, spec)
 
     def _put(self, value, regional: bool):
         """`value` (the same on every process) as a global array sharded over regions or
@@ -86,15 +93,22 @@ class RegionLayout:
         host = np.asarray(value)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
-    def _pad(self, a, edge: bool):
-        """[R, ...] -> [R_pad, ...]: copies of the last region (`edge`, finite parameter
-        values) or zeros (data and weights). Already padded arrays pass through."""
-        extra = self.n_padded - a.shape[0]
-        if extra == 0 or a.shape[0] != self.n_regions:
+    def _pad(self, a, edge: bool, axis: int | None = None):
+        """[.., R, ...] -> [.., R_pad, ...] on the region axis (`lead` unless given):
+        copies of the last region (`edge`, finite parameter values) or zeros (data and
+        weights). Already padded arrays pass through."""
+        axis = self.lead if axis is None else axis
+        if np.ndim(a) <= axis or np.shape(a)[axis] != self.n_regions:
+            return a
+        extra = self.n_padded - self.n_regions
+        if extra == 0:
             return a
         a = np.asarray(a)
-        fill = np.repeat(a[-1:], extra, axis=0) if edge else np.zeros((extra, *a.shape[1:]), a.dtype)
-        return np.concatenate([a, fill])
+        last = np.take(a, [-1], axis=axis)
+        shape = list(a.shape)
+        shape[axis] = extra
+        fill = np.repeat(last, extra, axis=axis) if edge else np.zeros(shape, a.dtype)
+        return np.concatenate([a, fill], axis=axis)
 
     def batch_to_mesh(self, batch: Batch) -> Batch:
         """Pad every field on its region axis (dummies are all zero, `region_w` = 0) and shard
@@ -105,7 +119,8 @@ class RegionLayout:
         fields = {name: self._pad(v, edge=False)
                   for name, v in batch._asdict().items()
                   if name not in ("region_w", "lifts", "anchor")}
-        fields["region_w"] = region_w.astype(np.float32)
+        fields["region_w"] = np.broadcast_to(region_w.astype(np.float32),
+                                             (*np.shape(batch.x)[:self.lead], self.n_padded))
         placed = {k: self._put(v, regional=True) for k, v in fields.items()}
         anchor = None if batch.anchor is None else batch.anchor._replace(
             params=self.to_mesh(batch.anchor.params), weight=self.to_mesh(batch.anchor.weight),
@@ -116,10 +131,9 @@ class RegionLayout:
         """Lift tests (leading axis: tests) replicated, their region axes padded with zeros."""
         if lifts is None:
             return None
-        pad_r = lambda a, axis: np.concatenate(  # noqa: E731
-            [np.asarray(a), np.zeros((*np.shape(a)[:axis], self.n_padded - np.shape(a)[axis]),
-                                     np.float32)], axis=axis) if np.shape(a)[axis] == self.n_regions else a
-        lifts = lifts._replace(region_w=pad_r(lifts.region_w, 1), kpi_mean=pad_r(lifts.kpi_mean, 0))
+        lifts = lifts._replace(  # region axes: [.., N, R] and [.., R]
+            region_w=self._pad(lifts.region_w, edge=False, axis=self.lead + 1),
+            kpi_mean=self._pad(lifts.kpi_mean, edge=False, axis=self.lead))
         return jax.tree.map(lambda a: self._put(a, regional=False), lifts)
 
     def to_mesh(self, tree):
@@ -155,7 +169,8 @@ class RegionLayout:
                 from jax.experimental import multihost_utils
 
                 full = jnp.asarray(multihost_utils.process_allgather(leaf, tiled=True))
-            return jax.device_put(full[: self.n_regions], device)
+            real = (slice(None),) * self.lead + (slice(0, self.n_regions),)
+            return jax.device_put(full[real], device)
 
         return jax.tree.map_with_path(gather, tree)
 

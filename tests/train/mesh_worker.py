@@ -17,8 +17,10 @@ import numpy as np
 import dcmmm  # noqa: F401  (appends its XLA flag to the device-count flag before JAX starts)
 from dcmmm.config import MeshSpec, run_spec
 from dcmmm.data.scaling import fit_scalers
+from dcmmm.ensemble import fit_ensemble
 from dcmmm.model.mmm import predict_panel
-from dcmmm.run import fit_panel, load_data
+from dcmmm.run import fit_panel, load_data, prepare
+from dcmmm.train.replicas import stack
 from dcmmm.train.sharding import region_layout
 from tests.test_run import TINY, _compose
 
@@ -31,6 +33,12 @@ class CompileCounter(logging.Handler):
     def emit(self, record):
         if "Finished XLA compilation of jit(call)" in record.getMessage():
             self.count += 1
+
+
+def prepare_for(panel, scalers, spec):
+    """(statics, batch, params) of `run.prepare`."""
+    _, statics, batch, params = prepare(panel, scalers, spec)
+    return statics, batch, params
 
 
 def main(out: Path, n_regions: int) -> dict:
@@ -64,6 +72,20 @@ def main(out: Path, n_regions: int) -> dict:
     for h1, h2 in zip(r1.history, r2.history):
         for key in ("fit", "shrinkage", "level", "dynamics", "loss", "val_mse", "grad_norm"):
             np.testing.assert_allclose(h2[key], h1[key], rtol=2e-4, atol=1e-7, err_msg=key)
+    # an ensemble (replicas stacked on a leading axis): sharded members equal unsharded ones
+    members = {}
+    for name in ("single", "regions"):
+        s = dataclasses.replace(spec, mesh=MeshSpec(name),
+                                ensemble=dataclasses.replace(spec.ensemble, size=2))
+        e_statics, e_batch, e_params = prepare_for(panel, scalers, s)
+        res, _ = fit_ensemble(e_params, e_batch, e_statics, s)
+        members[name] = res
+    for (path, a), b in zip(jax.tree.leaves_with_path(members["single"].params),
+                            jax.tree.leaves(members["regions"].params)):
+        assert a.shape == b.shape, (jax.tree_util.keystr(path), a.shape, b.shape)
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=2e-5,
+                                   err_msg="ensemble " + jax.tree_util.keystr(path))
+    assert (members["single"].steps == members["regions"].steps).all()
     layout = region_layout(MeshSpec("regions"), panel.n_regions)
     sharded = layout.batch_to_mesh(batch)
     import orbax.checkpoint as ocp
@@ -76,7 +98,9 @@ def main(out: Path, n_regions: int) -> dict:
             "x_shard_shape": sharded.x.addressable_shards[0].data.shape,
             "region_w": np.asarray(sharded.region_w).tolist(),
             "regions_compiles": compiles,
-            "checkpoint_regions": saved["best_params"]["region"]["intercept"].shape[0]}
+            "checkpoint_regions": saved["best_params"]["region"]["intercept"].shape[0],
+            "ensemble_members": int(members["regions"].steps.shape[0]),
+            "stacked_x_spec": str(layout.stacked().batch_to_mesh(stack([batch, batch])).x.sharding.spec)}
 
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ def test_sharded_fit_equals_single_device_fit_with_padding(tmp_path):
     assert facts["region_w"] == [1.0] * 5 + [0.0] * 3
     assert facts["pred_shape"] == [5, 60] and facts["checkpoint_regions"] == 5
     assert facts["regions_compiles"] == 1  # both phases share one compiled step
+    assert facts["ensemble_members"] == 2  # and a sharded ensemble equals the unsharded one
+    assert facts["stacked_x_spec"] == "P(None, 'regions')"  # members stacked, regions sharded
 
 
 def _free_port() -> int:
