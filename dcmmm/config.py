@@ -32,13 +32,15 @@ class EnsembleSpec:
     members 1.. start from initial media parameters perturbed by `jitter`
     (raw units) and weigh the fitted cells by a Bayesian bootstrap (Exp(1)
     per region and block of `block_weeks` weeks). Every reported number gets
-    the central `interval` of the members as `<col>_lo` / `<col>_hi`.
+    the `interval` of the members as `<col>_lo` / `<col>_hi`; with
+    `zero_tests`, effects whose channel may have brought nothing reach 0.
     """
 
     size: int = 1
     interval: float = 0.8
     jitter: float = 1.0
     block_weeks: int = 13
+    zero_tests: bool = True
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,10 @@ def ensemble_spec(cfg: dict) -> EnsembleSpec:
                                               allow_zero=True))
     if not spec.interval < 1:
         raise ConfigError(f"model.ensemble_interval must be in (0, 1), got {spec.interval}")
-    return spec
+    zero = model.get("ensemble_zero_tests", d.zero_tests)
+    if not isinstance(zero, bool):
+        raise ConfigError(f"model.ensemble_zero_tests must be true or false, got {zero!r}")
+    return dataclasses.replace(spec, zero_tests=zero)
 
 
 def mesh_spec(cfg: dict) -> MeshSpec:

@@ -13,20 +13,39 @@ every output file is computed from them. Members 1..E−1 differ in two ways:
   data resampled in blocks that keep carry-over together. Validation cells
   keep weight 1, so each member early-stops on the same validation weeks.
 
+Zero tests: could a channel have brought nothing? Member 0's phase-1 fit is
+continued with that channel's activity removed (one replica per channel, next
+to a control replica continued as it is, all one vmapped program), and the
+two are compared on the validation weeks (never the holdout) by a
+Diebold-Mariano test on the weekly squared errors. When removing the channel
+does not predict those weeks significantly worse (t below the t quantile of
+the interval's level), zero is plausible and the lower end of the channel's
+effect and ROI intervals is taken down to 0.
+
 The spread of a reported number over the members is its interval,
 `<col>_lo` / `<col>_hi`: the k-th smallest and largest member value, k chosen
 so that the interval holds a new member with probability
 `model.ensemble_interval` (`interval`).
 """
 
+import dataclasses
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from dcmmm.config import RunSpec, refit_train_spec
-from dcmmm.model.mmm import Statics, init_params
+from dcmmm.model.mmm import Statics, init_params, predict_panel
 from dcmmm.train.loss import Batch
-from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, stack
+from dcmmm.train.replicas import (
+    ReplicaResult,
+    fit_replicas,
+    fit_replicas_two_phases,
+    replica,
+    stack,
+)
 from dcmmm.train.sharding import region_layout
 
 JITTERED = ("beta", "hill", "adstock")  # shared media parameters a member perturbs
@@ -90,6 +109,58 @@ def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
     layout = region_layout(spec.mesh, batch.y.shape[0])  # mesh=regions: members sharded too
     return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,
                                    refit, [spec.seed] * size, layout)
+
+
+def zero_tests(params: dict, batch: Batch, statics: Statics, spec: RunSpec, layout=None,
+               level: float | None = None) -> dict:
+    """Per channel: is "it brought nothing" consistent with the validation weeks?
+
+    `params`: member 0's phase-1 parameters (fitted without the validation
+    weeks). Replica 0 continues them as they are, replica 1 + c with channel
+    c's activity set to 0, for `max(train.refit_steps, 100)` steps on the
+    fitted weeks (so the other parameters can take up what the channel
+    explained), each keeping its best validation score; the replicas run in
+    groups of the ensemble's size, so no new program is compiled. d_t = (knockout − control) mean squared error of validation week t;
+    t = mean(d) / (sd(d) / √n). Zero is plausible when t ≤ the
+    (1 + level) / 2 quantile of Student's t with n − 1 degrees of freedom
+    (two-sided at the interval's level). Returns {"t": [C], "plausible": [C],
+    "critical": float, "weeks": n}.
+    """
+    level = spec.ensemble.interval if level is None else level
+    n_ch = batch.x.shape[-1]
+    lanes = [batch] + [batch._replace(x=batch.x.at[..., c].set(0.0)) for c in range(n_ch)]
+    steps = max(spec.refit_steps, 100)
+    tspec = dataclasses.replace(spec.train, max_steps=steps, patience=steps,
+                                warmup_steps=min(50, steps // 4), progress=False)
+    # in groups of the ensemble's size (padded with copies), so the members' compiled step is reused
+    group = max(spec.ensemble.size, 1)
+    fitted = []
+    for start in range(0, len(lanes), group):
+        chunk = lanes[start:start + group]
+        chunk = chunk + [chunk[0]] * (group - len(chunk))
+        res = fit_replicas(stack([params] * group), stack(chunk), stack([statics] * group),
+                           spec.model, spec.loss, tspec, [spec.seed + 2] * group, layout)
+        fitted += [replica(res.params, i) for i in range(min(group, len(lanes) - start))]
+    val_w = np.asarray(batch.val_w, np.float64)
+    weeks = val_w.sum(axis=0) > 0
+
+    def weekly_mse(i):
+        b = lanes[i]
+        resid = np.asarray(predict_panel(spec.model, fitted[i], b.x, b.z, statics).y - b.y,
+                           np.float64)
+        return (resid**2 * val_w)[:, weeks].sum(axis=0) / val_w[:, weeks].sum(axis=0)
+
+    control = weekly_mse(0)
+    n = int(weeks.sum())
+    critical = float(stats.t.ppf((1.0 + level) / 2.0, max(n - 1, 1)))
+    t_stats = []
+    for c in range(n_ch):
+        d = weekly_mse(1 + c) - control
+        sd = float(np.std(d, ddof=1)) if n > 1 else 0.0
+        t_stats.append(float(np.mean(d)) / (sd / math.sqrt(n)) if sd > 0 else
+                       (0.0 if np.mean(d) <= 0 else math.inf))
+    return {"t": t_stats, "plausible": [bool(t <= critical) for t in t_stats],
+            "critical": critical, "weeks": n}
 
 
 def interval_rank(n_members: int, level: float) -> int:

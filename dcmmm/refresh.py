@@ -41,7 +41,8 @@ from dcmmm.train.loss import Anchor
 REQUIRED = ("config.json", "run_info.json", "scalers.json", "checkpoints", "metrics.json",
             "channels.csv", "dag.csv", "predictions.csv", "decomposition.csv")
 # model keys that may differ between the finished run and its refresh
-FREE_MODEL_KEYS = ("ensemble_size", "ensemble_interval", "ensemble_jitter", "ensemble_block_weeks")
+FREE_MODEL_KEYS = ("ensemble_size", "ensemble_interval", "ensemble_jitter", "ensemble_block_weeks",
+                   "ensemble_zero_tests")
 
 
 class Continuation(NamedTuple):

@@ -36,7 +36,7 @@ from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import DataSpec, Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
-from dcmmm.ensemble import achieved_level, fit_ensemble, interval
+from dcmmm.ensemble import achieved_level, fit_ensemble, interval, zero_tests
 from dcmmm.errors import ConfigError, DataError, TrainingError
 from dcmmm.model.adstock import mean_lag
 from dcmmm.model.baseline import knot_positions
@@ -317,6 +317,7 @@ def save_final(run_dir: Path, result: FitResult, refit: bool, phase1: dict) -> N
 
 
 MEMBERS_DIR = "ensemble"
+ZERO_TESTS = "zero_tests.json"  # dcmmm.ensemble.zero_tests of an ensemble run
 
 
 def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
@@ -345,6 +346,12 @@ def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
                 "seconds": phase1["seconds"]})
     with ocp.StandardCheckpointer() as saver:
         saver.save((run_dir / MEMBERS_DIR).absolute(), res.params, force=True)
+    if spec.ensemble.zero_tests and float(jnp.sum(batch.val_w)) > 0:
+        zero = zero_tests(replica(phase1["params"], 0), batch, statics, spec,
+                          region_layout(spec.mesh, panel.n_regions))
+        write_json(run_dir / ZERO_TESTS, clean({"channels": list(panel.channels), **zero}))
+        logger.info("zero tests: zero is plausible for %s",
+                    [c for c, ok in zip(panel.channels, zero["plausible"]) if ok] or "no channel")
     return result.params, batch, statics, split, result, res.params
 
 
@@ -411,6 +418,7 @@ class LoadedRun:
     split: object
     metrics: dict | None = None
     members: dict | None = None  # ensemble members' parameters [E, ...] (member 0 = params)
+    zero_tests: dict | None = None  # zero_tests.json of an ensemble run
 
     def predict(self):
         """Prediction in KPI units [R, T] and its components (scaled units)."""
@@ -472,6 +480,29 @@ def lift_table(run: LoadedRun, w_used) -> pd.DataFrame:
         "start": [labels[np.flatnonzero(w)[0]] for w in weeks],
         "end": [labels[np.flatnonzero(w)[-1]] for w in weeks],
         "lift": measured, "lift_se": se, "model_lift": fitted, "z": (fitted - measured) / se})
+
+
+ZERO_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
+                "roi_direct", "roi", "mroi")  # what is 0 when a channel brought nothing
+
+
+def with_zero(table: pd.DataFrame, zero: dict | None, columns) -> pd.DataFrame:
+    """Where a channel's zero test says "zero is plausible", the lower ends of its
+    `columns`' intervals go down to 0; channel tables also get `zero_t` and
+    `zero_plausible`. Unchanged without zero tests or intervals."""
+    if zero is None or not any(f"{c}_lo" in table for c in columns):
+        return table
+    out = table.copy()
+    plausible = dict(zip(zero["channels"], zero["plausible"]))
+    rows = out["channel"].map(plausible).fillna(False).astype(bool)
+    for col in columns:
+        if f"{col}_lo" in out:
+            out.loc[rows, f"{col}_lo"] = np.minimum(out.loc[rows, f"{col}_lo"], 0.0)
+    if "roi" in out and "multiplier" not in out:
+        t = dict(zip(zero["channels"], zero["t"]))
+        out["zero_t"] = out["channel"].map(t)
+        out["zero_plausible"] = rows
+    return out
 
 
 INTERVAL_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
@@ -547,11 +578,13 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
                   for i, m in enumerate(members)]
         return with_intervals(tables[0], tables, columns, level)
 
-    channels = with_member_intervals(channel_table, INTERVAL_COLUMNS)
+    zero = run.zero_tests if members else None
+    channels = with_zero(with_member_intervals(channel_table, INTERVAL_COLUMNS), zero, ZERO_COLUMNS)
     channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
-    with_member_intervals(lambda r, w: channel_table(r, w, window), INTERVAL_COLUMNS).to_csv(
-        run_dir / "channels_window.csv", index=False, na_rep="")
-    curves = with_member_intervals(curves_of, ("incremental_direct", "incremental_total"))
+    with_zero(with_member_intervals(lambda r, w: channel_table(r, w, window), INTERVAL_COLUMNS),
+              zero, ZERO_COLUMNS).to_csv(run_dir / "channels_window.csv", index=False, na_rep="")
+    curves = with_zero(with_member_intervals(curves_of, ("incremental_direct", "incremental_total")),
+                       zero, ZERO_COLUMNS)
     curves.to_csv(run_dir / "response_curves.csv", index=False, na_rep="")
     fit_hill_curves(curves).to_csv(run_dir / "response_curves_hill.csv", index=False, na_rep="")
 
@@ -702,8 +735,9 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     decomp["predicted"] = decomp.drop(columns=["region", "date"]).sum(axis=1)
     decomp.to_csv(run_dir / "decomposition.csv", index=False)
 
+    zero = json.loads((run_dir / ZERO_TESTS).read_text()) if (run_dir / ZERO_TESTS).exists() else None
     run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics,
-                    members)
+                    members, zero)
     if previous is not None:  # before the report, which shows it
         metrics["refresh"] = clean(refresh_outputs(run, previous, run_dir))
     analyse(run, run_dir, bspec)
@@ -759,8 +793,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     best = saved.progress.best_params
+    zero = json.loads((run_dir / ZERO_TESTS).read_text()) if (run_dir / ZERO_TESTS).exists() else None
     return LoadedRun(run_dir, cfg, panel, scalers, spec, best, batch, statics, split, metrics,
-                     load_members(run_dir, best, spec.ensemble.size))
+                     load_members(run_dir, best, spec.ensemble.size), zero)
 
 
 __all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

@@ -3,15 +3,23 @@
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from dcmmm.config import run_spec
-from dcmmm.ensemble import achieved_level, bootstrap_weights, fit_ensemble, interval, interval_rank
+from dcmmm.ensemble import (
+    achieved_level,
+    bootstrap_weights,
+    fit_ensemble,
+    interval,
+    interval_rank,
+    zero_tests,
+)
 from dcmmm.errors import ConfigError
-from dcmmm.run import load_run, main, with_intervals
+from dcmmm.run import ZERO_COLUMNS, load_run, main, with_intervals, with_zero
 from dcmmm.train.loop import fit
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.replicas import replica
@@ -106,3 +114,41 @@ def test_bad_ensemble_config_is_a_config_error(tmp_path, overrides, message):
     cfg = OmegaConf.to_container(_compose([*TINY, *overrides]), resolve=True)
     with pytest.raises(ConfigError, match=message):
         main(cfg, tmp_path)
+
+
+def test_with_zero_takes_the_lower_ends_of_plausibly_zero_channels_to_zero():
+    table = pd.DataFrame({"channel": ["a", "b"], "roi": [2.0, 1.0], "roi_lo": [1.5, 0.4],
+                          "roi_hi": [2.5, 3.0], "hill_k_lo": [0.5, 0.6]})
+    zero = {"channels": ["a", "b"], "t": [4.0, 0.3], "plausible": [False, True]}
+    out = with_zero(table, zero, ZERO_COLUMNS)
+    np.testing.assert_allclose(out["roi_lo"], [1.5, 0.0])
+    np.testing.assert_allclose(out["roi_hi"], [2.5, 3.0])
+    np.testing.assert_allclose(out["hill_k_lo"], [0.5, 0.6])  # not an effect: unchanged
+    assert list(out["zero_plausible"]) == [False, True] and list(out["zero_t"]) == [4.0, 0.3]
+    curves = pd.DataFrame({"channel": ["b", "b"], "multiplier": [0.0, 1.0],
+                           "incremental_total": [0.0, 1.0], "incremental_total_lo": [0.0, 0.5]})
+    out = with_zero(curves, zero, ZERO_COLUMNS)
+    np.testing.assert_allclose(out["incremental_total_lo"], [0.0, 0.0])
+    assert "zero_t" not in out
+    assert with_zero(table.drop(columns=["roi_lo"]), zero, ["roi"]).equals(
+        table.drop(columns=["roi_lo"]))  # no intervals: nothing to change
+    assert with_zero(table, None, ZERO_COLUMNS) is table
+
+
+def test_zero_tests_reject_a_channel_that_drives_the_kpi_and_not_one_that_does_not():
+    spec_m, params, batch, statics = tiny_problem(n_regions=4, n_weeks=60, seed=1)
+    x = np.asarray(batch.x)
+    rng = np.random.default_rng(5)
+    y = 1.0 + 0.6 * x[..., 0] / (x[..., 0] + 1.0) + 0.02 * rng.normal(size=x.shape[:2])
+    batch = batch._replace(y=jnp.asarray(y, jnp.float32))
+    cfg = OmegaConf.to_container(_compose([*TINY, "model.ensemble_size=2", "train.max_steps=300",
+                                           "train.steps_per_call=50", "train.refit_steps=150",
+                                           "model.dynamics.hidden=4"]), resolve=True)
+    spec = run_spec(cfg, spec_m.n_channels, spec_m.n_controls, ("a", "b", "c"))
+    spec = spec.__class__(**{**spec.__dict__, "model": spec_m, "loss": LossSpec()})
+    fitted = fit(params, batch, statics, spec_m, LossSpec(), spec.train, seed=spec.seed)
+    zero = zero_tests(fitted.params, batch, statics, spec)
+    assert zero["weeks"] == 6 and zero["critical"] == pytest.approx(1.476, abs=1e-3)
+    # channel a drives y: removing it predicts the validation weeks worse; b and c do not
+    assert zero["plausible"] == [False, True, True], zero
+    assert zero["t"][0] > zero["critical"] > max(zero["t"][1:]), zero

@@ -149,13 +149,14 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: 
     from its best parameters on all its training cells (fit_w + val_w, no
     validation), as `run.fit_panel` does for one fit. Returns the combined
     result (`best_step` of phase 1, `steps` of both) and phase 1's
-    {"steps", "best_step", "seconds", "refit"} ("refit": phase 2 ran).
+    {"steps", "best_step", "seconds", "refit", "params"} ("refit": phase 2 ran;
+    "params": each replica's best parameters of phase 1).
     """
     n = len(seeds)
     first = fit_replicas(params, batch, statics, spec, lspec, tspec, seeds, layout)
     has_val = bool(np.all(np.asarray(batch.val_w).reshape(n, -1).sum(axis=1) > 0))
     phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds,
-              "refit": refit is not None and has_val}
+              "refit": refit is not None and has_val, "params": first.params}
     if not phase1["refit"]:
         return first, phase1
     all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
