@@ -323,8 +323,9 @@ ZERO_TESTS = "zero_tests.json"  # dcmmm.ensemble.zero_tests of an ensemble run
 def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
                 lift_tests: LiftTests | None):
     """An ensemble fit (dcmmm.ensemble): returns what `fit_panel` returns for
-    member 0 and all members' parameters [E, ...], saved (orbax) in
-    `<run dir>/ensemble` next to member 0's final checkpoint. Not
+    member 0, all members' parameters [E, ...], saved (orbax) in
+    `<run dir>/ensemble` next to member 0's final checkpoint, and the zero
+    tests (saved as zero_tests.json; None when they are off). Not
     checkpointed along the way: an interrupted ensemble starts again."""
     split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
     logger.info("ensemble: %d members in one vmapped program", spec.ensemble.size)
@@ -346,13 +347,21 @@ def fit_members(run_dir: Path, panel: Panel, scalers: Scalers, spec: RunSpec,
                 "seconds": phase1["seconds"]})
     with ocp.StandardCheckpointer() as saver:
         saver.save((run_dir / MEMBERS_DIR).absolute(), res.params, force=True)
+    zero = None
     if spec.ensemble.zero_tests and float(jnp.sum(batch.val_w)) > 0:
-        zero = zero_tests(replica(phase1["params"], 0), batch, statics, spec,
-                          region_layout(spec.mesh, panel.n_regions))
-        write_json(run_dir / ZERO_TESTS, clean({"channels": list(panel.channels), **zero}))
+        zero = clean({"channels": list(panel.channels), **zero_tests(
+            replica(phase1["params"], 0), batch, statics, spec,
+            region_layout(spec.mesh, panel.n_regions))})
+        write_json(run_dir / ZERO_TESTS, zero)
         logger.info("zero tests: zero is plausible for %s",
                     [c for c, ok in zip(panel.channels, zero["plausible"]) if ok] or "no channel")
-    return result.params, batch, statics, split, result, res.params
+    return result.params, batch, statics, split, result, res.params, zero
+
+
+def load_zero_tests(run_dir: Path) -> dict | None:
+    """zero_tests.json of an ensemble run, or None."""
+    path = run_dir / ZERO_TESTS
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def members_for(level: float) -> int:
@@ -486,10 +495,11 @@ ZERO_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total
                 "roi_direct", "roi", "mroi")  # what is 0 when a channel brought nothing
 
 
-def with_zero(table: pd.DataFrame, zero: dict | None, columns) -> pd.DataFrame:
+def with_zero(table: pd.DataFrame, zero: dict | None, columns, flags: bool = True
+              ) -> pd.DataFrame:
     """Where a channel's zero test says "zero is plausible", the lower ends of its
-    `columns`' intervals go down to 0; channel tables also get `zero_t` and
-    `zero_plausible`. Unchanged without zero tests or intervals."""
+    `columns`' intervals go down to 0; with `flags` (channel tables) the table
+    also gets `zero_t` and `zero_plausible`. Unchanged without zero tests or intervals."""
     if zero is None or not any(f"{c}_lo" in table for c in columns):
         return table
     out = table.copy()
@@ -498,7 +508,7 @@ def with_zero(table: pd.DataFrame, zero: dict | None, columns) -> pd.DataFrame:
     for col in columns:
         if f"{col}_lo" in out:
             out.loc[rows, f"{col}_lo"] = np.minimum(out.loc[rows, f"{col}_lo"], 0.0)
-    if "roi" in out and "multiplier" not in out:
+    if flags:
         t = dict(zip(zero["channels"], zero["t"]))
         out["zero_t"] = out["channel"].map(t)
         out["zero_plausible"] = rows
@@ -550,10 +560,12 @@ def thresholded_graph(run: LoadedRun) -> np.ndarray:
                            run.spec.graph.threshold, run.spec.graph.require)
 
 
-def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
+def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec, previous: Previous | None = None
+            ) -> None:
     """Decisions from a fitted model: dag.csv, channels.csv, channels_window.csv,
     response_curves.csv (+ response_curves_hill.csv), budget.csv and
-    budget_summary.json (with spend), and report.html."""
+    budget_summary.json (with spend), and report.html. With `previous` (a
+    refresh), also refresh.csv and refresh_edges.csv, and `run.metrics["refresh"]`."""
     panel, spec = run.panel, run.spec
     w_used = thresholded_graph(run)
     edges = [(panel.channels[i], panel.channels[j], w_used[i, j]) for i, j in zip(*np.nonzero(w_used))]
@@ -581,10 +593,11 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
     zero = run.zero_tests if members else None
     channels = with_zero(with_member_intervals(channel_table, INTERVAL_COLUMNS), zero, ZERO_COLUMNS)
     channels.to_csv(run_dir / "channels.csv", index=False, na_rep="")
+    refresh = refresh_outputs(run, previous, run_dir, w_used, channels, dag) if previous else None
     with_zero(with_member_intervals(lambda r, w: channel_table(r, w, window), INTERVAL_COLUMNS),
               zero, ZERO_COLUMNS).to_csv(run_dir / "channels_window.csv", index=False, na_rep="")
     curves = with_zero(with_member_intervals(curves_of, ("incremental_direct", "incremental_total")),
-                       zero, ZERO_COLUMNS)
+                       zero, ZERO_COLUMNS, flags=False)
     curves.to_csv(run_dir / "response_curves.csv", index=False, na_rep="")
     fit_hill_curves(curves).to_csv(run_dir / "response_curves_hill.csv", index=False, na_rep="")
 
@@ -609,8 +622,7 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
         run_dir / "metrics.json").exists() else run.metrics
     backtest = (pd.read_csv(run_dir / "backtest.csv", dtype={"fold": str, "origin": str})
                 if (run_dir / "backtest.csv").exists() else None)
-    refresh = None
-    if (run_dir / "refresh.csv").exists():
+    if refresh is None and (run_dir / "refresh.csv").exists():  # re-analysing a refreshed run
         refresh = (pd.read_csv(run_dir / "refresh.csv"), pd.read_csv(run_dir / "refresh_edges.csv"))
     write_report(run_dir / "report.html", metrics=metrics, backtest=backtest, refresh=refresh,
                  predictions=pd.read_csv(run_dir / "predictions.csv"),
@@ -619,18 +631,17 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec) -> None:
                  budget_summary=summary, title=f"dcmmm report: {run_dir.name}")
 
 
-def refresh_outputs(run: LoadedRun, previous: Previous, run_dir: Path) -> dict:
-    """refresh.csv and refresh_edges.csv (dcmmm.refresh.compare); returns the summary."""
-    w_used = thresholded_graph(run)
+def refresh_outputs(run: LoadedRun, previous: Previous, run_dir: Path, w_used,
+                    channels: pd.DataFrame, dag: pd.DataFrame) -> tuple:
+    """refresh.csv and refresh_edges.csv (dcmmm.refresh.compare) from the run's
+    channels.csv and dag.csv tables; the summary goes into `run.metrics`."""
     old_weeks = np.arange(run.panel.n_weeks) < previous.n_weeks
-    dag = pd.DataFrame([(run.panel.channels[i], run.panel.channels[j], w_used[i, j])
-                        for i, j in zip(*np.nonzero(w_used))], columns=["parent", "child", "weight"])
-    table, edges, summary = compare(previous, channel_table(run, w_used, old_weeks),
-                                    channel_table(run, w_used), dag)
+    table, edges, summary = compare(previous, channel_table(run, w_used, old_weeks), channels, dag)
     table.to_csv(run_dir / "refresh.csv", index=False, na_rep="")
     edges.to_csv(run_dir / "refresh_edges.csv", index=False, na_rep="")
     summary["new_weeks"] = run.panel.n_weeks - previous.n_weeks
-    return summary
+    run.metrics["refresh"] = clean(summary)
+    return table, edges
 
 
 def main(cfg: dict, run_dir: str | Path) -> dict:
@@ -667,7 +678,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     vspec = validate_spec(cfg)
     lift_tests = lift_tests_of(cfg, panel)
-    backtest, members = None, None
+    backtest, members, zero = None, None, None
     if previous is not None and (vspec.mode == "backtest" or spec.ensemble.size > 1):
         raise ConfigError("refresh.from continues one fit: set model.ensemble_size=1 and "
                           "validate=holdout (ensembles and backtests of a refresh are not built yet)")
@@ -681,7 +692,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
         params, batch, statics, split, result, backtest, bt_summary = fit_backtest(
             run_dir, panel, spec, vspec)
     elif spec.ensemble.size > 1:
-        params, batch, statics, split, result, members = fit_members(
+        params, batch, statics, split, result, members, zero = fit_members(
             run_dir, panel, scalers, spec, lift_tests)
     else:
         params, batch, statics, split, result = fit_panel(
@@ -735,12 +746,9 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     decomp["predicted"] = decomp.drop(columns=["region", "date"]).sum(axis=1)
     decomp.to_csv(run_dir / "decomposition.csv", index=False)
 
-    zero = json.loads((run_dir / ZERO_TESTS).read_text()) if (run_dir / ZERO_TESTS).exists() else None
     run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics,
                     members, zero)
-    if previous is not None:  # before the report, which shows it
-        metrics["refresh"] = clean(refresh_outputs(run, previous, run_dir))
-    analyse(run, run_dir, bspec)
+    analyse(run, run_dir, bspec, previous)
 
     info = {
         "seed": spec.seed,
@@ -793,9 +801,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     best = saved.progress.best_params
-    zero = json.loads((run_dir / ZERO_TESTS).read_text()) if (run_dir / ZERO_TESTS).exists() else None
     return LoadedRun(run_dir, cfg, panel, scalers, spec, best, batch, statics, split, metrics,
-                     load_members(run_dir, best, spec.ensemble.size), zero)
+                     load_members(run_dir, best, spec.ensemble.size), load_zero_tests(run_dir))
 
 
 __all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

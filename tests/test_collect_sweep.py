@@ -100,17 +100,22 @@ def test_selection_folds_follow_the_fold_spacing():
     assert collect_sweep.selection_folds(1, 13, 13) == []
 
 
-def test_cli_writes_sorted_csv_and_prints_the_choice(sweep, tmp_path):
-    out = tmp_path / "table.csv"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect_sweep.py"),
-                           str(sweep), "--out", str(out)], capture_output=True, text=True)
+def collect_cli(sweep_dir, out):
+    """scripts/collect_sweep.py on `sweep_dir` twice: with `--out` (returns the table
+    and stderr) and to stdout (checks it is the same CSV)."""
+    script = [sys.executable, str(ROOT / "scripts" / "collect_sweep.py"), str(sweep_dir)]
+    proc = subprocess.run([*script, "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
-    assert list(table["job"]) == ["a/1", "b/0", "a/0", "b/1"]
-    assert "chosen: job a/1" in proc.stderr and "model.baseline.knot_weeks=8" in proc.stderr
-    stdout = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect_sweep.py"),
-                             str(sweep)], capture_output=True, text=True, check=True).stdout
+    stdout = subprocess.run(script, capture_output=True, text=True, check=True).stdout
     assert stdout.splitlines()[0] == ",".join(table.columns)
+    return table, proc.stderr
+
+
+def test_cli_writes_sorted_csv_and_prints_the_choice(sweep, tmp_path):
+    table, stderr = collect_cli(sweep, tmp_path / "table.csv")
+    assert list(table["job"]) == ["a/1", "b/0", "a/0", "b/1"]
+    assert "chosen: job a/1" in stderr and "model.baseline.knot_weeks=8" in stderr
 
 
 def test_metrics_only_jobs_keep_job_order_and_score_on_validation(tmp_path):

@@ -127,7 +127,7 @@ def test_with_zero_takes_the_lower_ends_of_plausibly_zero_channels_to_zero():
     assert list(out["zero_plausible"]) == [False, True] and list(out["zero_t"]) == [4.0, 0.3]
     curves = pd.DataFrame({"channel": ["b", "b"], "multiplier": [0.0, 1.0],
                            "incremental_total": [0.0, 1.0], "incremental_total_lo": [0.0, 0.5]})
-    out = with_zero(curves, zero, ZERO_COLUMNS)
+    out = with_zero(curves, zero, ZERO_COLUMNS, flags=False)
     np.testing.assert_allclose(out["incremental_total_lo"], [0.0, 0.0])
     assert "zero_t" not in out
     assert with_zero(table.drop(columns=["roi_lo"]), zero, ["roi"]).equals(

@@ -5,10 +5,10 @@ import json
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 import yaml
 
+from tests.test_collect_sweep import collect_cli
 from tests.test_run import ROOT, TINY
 
 SWEEP = ["+experiment=smoke", *TINY, "seed=0,1"]
@@ -50,11 +50,7 @@ def test_submitit_local_sweep_runs_every_job(tmp_path):
 
 
 def test_collect_sweep_one_row_per_job(joblib_sweep, tmp_path):
-    out = tmp_path / "sweep.csv"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect_sweep.py"),
-                           str(joblib_sweep), "--out", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(out)
+    table, _ = collect_cli(joblib_sweep, tmp_path / "sweep.csv")
     assert list(table["job"]) == [0, 1] and list(table["seed"]) == [0, 1]
     assert set(table["status"]) == {"done"} and (table["experiment"] == "smoke").all()
     for col in ("holdout.scaled_rmse", "holdout.r2", "validation.scaled_rmse", "validation.r2",
@@ -64,9 +60,6 @@ def test_collect_sweep_one_row_per_job(joblib_sweep, tmp_path):
         metrics = json.loads((joblib_sweep / str(row["job"]) / "metrics.json").read_text())
         assert row["holdout.scaled_rmse"] == pytest.approx(metrics["holdout"]["scaled_rmse"])
         assert row["validation.r2"] == pytest.approx(metrics["validation"]["r2"])
-    stdout = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect_sweep.py"),
-                             str(joblib_sweep)], capture_output=True, text=True, check=True).stdout
-    assert stdout.splitlines()[0] == ",".join(table.columns)
 
 
 def test_collect_sweep_marks_unfinished_jobs_and_rejects_empty_dirs(tmp_path):
