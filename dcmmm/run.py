@@ -483,11 +483,13 @@ def lift_table(run: LoadedRun, w_used) -> pd.DataFrame:
     measured, se = np.asarray(lifts.lift, np.float64), np.asarray(lifts.lift_se, np.float64)
     labels = run.panel.period_labels()
     regions, weeks = np.asarray(lifts.region_w) > 0, np.asarray(lifts.week_w) > 0
+    measured_weeks = np.asarray(lifts.measure_w) > 0
     return pd.DataFrame({
         "channel": [run.panel.channels[c] for c in np.argmax(np.asarray(lifts.off), axis=1)],
         "region": ["" if r.all() else " ".join(np.asarray(run.panel.regions)[r]) for r in regions],
         "start": [labels[np.flatnonzero(w)[0]] for w in weeks],
         "end": [labels[np.flatnonzero(w)[-1]] for w in weeks],
+        "measure_end": [labels[np.flatnonzero(w)[-1]] for w in measured_weeks],
         "lift": measured, "lift_se": se, "model_lift": fitted, "z": (fitted - measured) / se})
 
 

@@ -88,6 +88,12 @@ def main(argv=None):
     parser.add_argument("--lift-start", type=int, nargs="+", default=[60],
                         help="first week of the lift tests (several: one test per window)")
     parser.add_argument("--lift-weeks", type=int, default=8, help="weeks each lift test lasts")
+    parser.add_argument("--lift-post", type=int, default=0,
+                        help="weeks each lift test keeps measuring after the spend is back on "
+                             "(a cool-down that counts the carry-over; 0 = the window only)")
+    parser.add_argument("--lift-exact", action="store_true",
+                        help="report each simulated test's true lift (its stated standard error "
+                             "kept): what calibration does when the experiments are right")
     parser.add_argument("--lift-se", type=float, default=0.1,
                         help="relative measurement error of a lift test (plus KPI noise)")
     parser.add_argument("--budget", action="store_true",
@@ -105,7 +111,10 @@ def main(argv=None):
 
             _, _, world = synthetic.simulate(synthetic.scenario(args.scenario), seed=seed)
             tests = synthetic.lift_tests(world, args.lift_tests, args.lift_start, args.lift_weeks,
-                                         rel_se=args.lift_se, seed=seed)
+                                         rel_se=args.lift_se, seed=seed,
+                                         post_weeks=args.lift_post)
+            if args.lift_exact:
+                tests["lift"] = tests["true_lift"]
             run_dir.mkdir(parents=True)
             tests.to_csv(run_dir / "lift_tests.csv", index=False)
             overrides.append(f"calibration.path={run_dir / 'lift_tests.csv'}")

@@ -88,9 +88,10 @@ def test_calibrated_run_writes_its_lift_tests(tmp_path):
                                  resolve=True)
     run_main(cfg, tmp_path / "run")
     table = pd.read_csv(tmp_path / "run" / "calibration.csv", keep_default_na=False)
-    assert list(table.columns) == ["channel", "region", "start", "end", "lift", "lift_se",
-                                   "model_lift", "z"]
+    assert list(table.columns) == ["channel", "region", "start", "end", "measure_end", "lift",
+                                   "lift_se", "model_lift", "z"]
     assert list(table["region"]) == ["", "r001"] and list(table["end"]) == ["2022-04-25", "2022-05-02"]
+    assert list(table["measure_end"]) == list(table["end"])  # no cool-down given
     assert np.isfinite(table["model_lift"].astype(float)).all()
     bad = lifts.assign(channel=["tv", "radioo"])
     bad.to_csv(tmp_path / "bad.csv", index=False)

@@ -8,8 +8,16 @@ A lift-test file is a table with one row per experiment:
 | `region`  | the region it ran in; empty = all regions                             |
 | `start`   | first week of the test (a period label of the panel: date or week id) |
 | `end`     | last week of the test (inclusive)                                     |
-| `lift`    | KPI lost over [start, end] because the spend was off (KPI units)      |
+| `lift`    | KPI lost over [start, measure_end] because the spend was off (KPI units) |
 | `lift_se` | standard error of `lift` (KPI units, > 0)                             |
+| `measure_end` | optional: last week the lost KPI was measured (inclusive, ≥ `end`; empty or absent = `end`) |
+
+A test that keeps measuring after the spend comes back on (a cool-down) also
+counts the carry-over of the spend it switched off, so its lift is the whole
+effect of that spend whatever the adstock's lag; one measured only inside the
+window misses the carry-over past `end`, and the share it misses is the longer
+the lag (about mean lag / window length), which a fit can trade against the
+effect size when two channels move together.
 
 `load_lift_tests` validates it against a Panel and returns `LiftTests`:
 region-first weights the loss uses to compare the model's own counterfactual
@@ -33,7 +41,8 @@ class LiftTests(NamedTuple):
 
     channel: np.ndarray  # [N] channel index
     region_w: np.ndarray  # [N, R] 1.0 for regions in the test
-    week_w: np.ndarray  # [N, T] 1.0 for weeks in [start, end]
+    week_w: np.ndarray  # [N, T] 1.0 for weeks in [start, end] (spend off)
+    measure_w: np.ndarray  # [N, T] 1.0 for weeks in [start, measure_end] (KPI lost summed)
     lift: np.ndarray  # [N] KPI lost with the channel off (KPI units)
     lift_se: np.ndarray  # [N] its standard error (KPI units)
     labels: tuple  # [N] "channel region start..end" for messages and outputs
@@ -73,6 +82,7 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
     channel = np.zeros(n_tests, int)
     region_w = np.zeros((n_tests, panel.n_regions))
     week_w = np.zeros((n_tests, panel.n_weeks))
+    measure_w = np.zeros((n_tests, panel.n_weeks))
     lift, lift_se, labels = np.zeros(n_tests), np.zeros(n_tests), []
     for i, row in enumerate(frame.itertuples(index=False)):
         rec = row._asdict()
@@ -95,6 +105,16 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
         if end < start:
             raise DataError(f"lift test row {i}: end {rec['end']} is before start {rec['start']}")
         week_w[i, start:end + 1] = 1.0
+        measure_end = rec.get("measure_end")
+        if measure_end is None or (isinstance(measure_end, float) and np.isnan(measure_end)) \
+                or str(measure_end).strip() == "":
+            last = end
+        else:
+            last = _period_index(panel, measure_end, i, "measure_end")
+            if last < end:
+                raise DataError(f"lift test row {i}: measure_end {measure_end} is before end "
+                                f"{rec['end']}")
+        measure_w[i, start:last + 1] = 1.0
         for key, out in (("lift", lift), ("lift_se", lift_se)):
             try:
                 value = float(rec[key])
@@ -110,11 +130,12 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
             raise DataError(f"lift test row {i}: channel {ch!r} has no spend in "
                             f"{reg_label} over those weeks, so switching it off changes nothing")
         labels.append(f"{panel.channels[channel[i]]} {reg_label} "
-                      f"{panel.period_labels()[start]}..{panel.period_labels()[end]}")
-    return LiftTests(channel, region_w, week_w, lift, lift_se, tuple(labels))
+                      f"{panel.period_labels()[start]}..{panel.period_labels()[end]}"
+                      + (f" (measured to {panel.period_labels()[last]})" if last > end else ""))
+    return LiftTests(channel, region_w, week_w, measure_w, lift, lift_se, tuple(labels))
 
 
 def load_lift_tests(path: str, panel: Panel) -> LiftTests:
     """Read and validate a lift-test file (.csv, .csv.gz or .parquet)."""
-    frame = read_table(path, str_columns=("region", "channel", "start", "end"))
+    frame = read_table(path, str_columns=("region", "channel", "start", "end", "measure_end"))
     return lift_tests_from_frame(frame, panel, source=str(path))

@@ -967,36 +967,42 @@ def simulate(
 
 
 def lift_tests(world: World, channels, start_week, n_weeks: int, rel_se: float = 0.1,
-               regions=None, seed: int = 0) -> pd.DataFrame:
+               regions=None, seed: int = 0, post_weeks: int = 0) -> pd.DataFrame:
     """Simulated lift tests (geo experiments) with the world's true lifts.
 
     For each channel, its own spend is switched off in panel weeks
     ``[start_week, start_week + n_weeks)`` (in every region, or in each of
     ``regions`` separately; ``start_week`` may be a list: one test per window,
-    each window a separate experiment with its own noise); the true lift is the expected KPI lost over those
-    weeks (carry-over inside the window counted; the change flows through the
-    graph to the channel's children). The reported ``lift`` adds Gaussian
-    measurement noise of sd ``lift_se = sqrt((rel_se · true lift)² + noise²)``,
-    with ``noise`` the sd of the KPI noise summed over the test's cells (so a
-    test of a channel without effect still has an honest error). Returns a frame
-    with the lift-test columns ``channel, region, start, end, lift, lift_se``
-    (dates ISO) and ``true_lift``.
+    each window a separate experiment with its own noise); the true lift is the
+    expected KPI lost over those weeks and the ``post_weeks`` after them (a
+    cool-down that counts the carry-over of the spend switched off; 0 = inside
+    the window only), the change flowing through the graph to the channel's
+    children. The reported ``lift`` adds Gaussian measurement noise of sd
+    ``lift_se = sqrt((rel_se · true lift)² + noise²)``, with ``noise`` the sd of
+    the KPI noise summed over the measured cells (so a test of a channel without
+    effect still has an honest error). Returns a frame with the lift-test columns
+    ``channel, region, start, end, measure_end, lift, lift_se`` (dates ISO) and
+    ``true_lift``.
     """
     T = len(world.dates)
     starts = [start_week] if np.ndim(start_week) == 0 else list(start_week)
+    if post_weeks < 0:
+        raise ConfigError(f"lift test post_weeks must be >= 0, got {post_weeks}")
     for start in starts:
-        if not 0 <= start < start + n_weeks <= T:
-            raise ConfigError(f"lift test weeks [{start}, {start + n_weeks}) are not "
-                              f"inside the panel's {T} weeks")
+        if not 0 <= start < start + n_weeks + post_weeks <= T:
+            raise ConfigError(f"lift test weeks [{start}, {start + n_weeks + post_weeks}) "
+                              f"(test and cool-down) are not inside the panel's {T} weeks")
     rng = np.random.default_rng([seed, 7])
     base = world.expected_kpi()
-    cell_var = (world.config.noise_sd * base.mean(axis=1)) ** 2 * n_weeks  # [R]
+    measured = n_weeks + post_weeks
+    cell_var = (world.config.noise_sd * base.mean(axis=1)) ** 2 * measured  # [R]
     rows = []
     for start_week, c in [(s, c) for s in starts for c in channels]:
         weeks = slice(start_week, start_week + n_weeks)
+        window = slice(start_week, start_week + measured)
         if c not in world.channels:
             raise ConfigError(f"lift test channel '{c}' is not one of {list(world.channels)}")
-        lost = (base - world.expected_kpi(off=c, weeks=weeks))[:, weeks].sum(axis=1)  # [R]
+        lost = (base - world.expected_kpi(off=c, weeks=weeks))[:, window].sum(axis=1)  # [R]
         groups = [(None, slice(None))] if regions is None else [
             (r, [world.regions.index(r)]) for r in regions]
         for label, idx in groups:
@@ -1005,6 +1011,7 @@ def lift_tests(world: World, channels, start_week, n_weeks: int, rel_se: float =
             rows.append({"channel": c, "region": label,
                          "start": world.dates[start_week].strftime("%Y-%m-%d"),
                          "end": world.dates[start_week + n_weeks - 1].strftime("%Y-%m-%d"),
+                         "measure_end": world.dates[start_week + measured - 1].strftime("%Y-%m-%d"),
                          "lift": true + se * rng.standard_normal(), "lift_se": se,
                          "true_lift": true})
     return pd.DataFrame(rows)

@@ -78,6 +78,7 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
     if lift_tests is not None:
         off = np.eye(panel.n_channels)[lift_tests.channel]
         lifts = LiftBatch(f32(off), f32(lift_tests.region_w), f32(lift_tests.week_w),
+                          f32(lift_tests.measure_w),
                           f32(lift_tests.lift), f32(lift_tests.lift_se), f32(scalers.kpi_mean))
     return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
                  f32(s_scaled), lifts, f32(np.ones(panel.n_regions)))

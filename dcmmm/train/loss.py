@@ -53,7 +53,8 @@ class LiftBatch(NamedTuple):
 
     off: jax.Array  # [N, C] 1.0 at the channel switched off
     region_w: jax.Array  # [N, R] regions in the test
-    week_w: jax.Array  # [N, T] weeks in the test
+    week_w: jax.Array  # [N, T] weeks the spend is off
+    measure_w: jax.Array  # [N, T] weeks the KPI lost is summed over (⊇ week_w)
     lift: jax.Array  # [N] measured KPI lost (KPI units)
     lift_se: jax.Array  # [N] its standard error (KPI units)
     kpi_mean: jax.Array  # [R] KPI units per scaled unit
@@ -165,14 +166,15 @@ def model_lifts(params, batch: Batch, statics: Statics, spec: ModelSpec, y_actua
     For test i: channel c's own activity is removed in the test's weeks (the
     change flows through the graph `w` to the channels c drives; default the
     learned graph, held constant), and Σ_r Σ_t (ŷ − ŷ_off)[r, t] · kpi_mean[r]
-    is summed over the test's regions and weeks. y_actual: [R, T] prediction
+    is summed over the test's regions and measured weeks (its weeks, plus a
+    cool-down where the test has one). y_actual: [R, T] prediction
     with the actual plan (scaled).
     """
     lifts = batch.lifts
     if w is None:
         w = jax.lax.stop_gradient(graph_weights(params, statics))
 
-    weights = lifts.region_w[:, :, None] * lifts.week_w[:, None, :]  # [N, R, T]
+    weights = lifts.region_w[:, :, None] * lifts.measure_w[:, None, :]  # [N, R, T]
 
     def lost_in(off, week_w, cells):
         x_off = planned_activity(batch.x, w, 1.0 - off, week_w)

@@ -33,11 +33,25 @@ def test_valid_tests_become_region_and_week_weights(panel):
     np.testing.assert_array_equal(tests.lift, [120.0, 120.0])
 
 
+def test_a_cool_down_extends_the_measured_weeks_only(panel):
+    tests = lift_tests_from_frame(lift_frame(measure_end="2023-03-20"), panel)
+    np.testing.assert_array_equal(np.flatnonzero(tests.week_w[0]), np.arange(5, 10))
+    np.testing.assert_array_equal(np.flatnonzero(tests.measure_w[0]), np.arange(5, 12))
+    assert tests.labels[0] == "tv r1 2023-02-06..2023-03-06 (measured to 2023-03-20)"
+    plain = lift_tests_from_frame(lift_frame(), panel)  # no column: measured in the window
+    np.testing.assert_array_equal(plain.measure_w, plain.week_w)
+    blank = lift_tests_from_frame(lift_frame(measure_end=None), panel)
+    np.testing.assert_array_equal(blank.measure_w, blank.week_w)
+
+
 def test_lift_test_file_round_trip(panel, tmp_path):
     path = tmp_path / "lifts.csv"
     lift_frame().to_csv(path, index=False)
     tests = load_lift_tests(str(path), panel)
     assert tests.labels[0] == "tv r1 2023-02-06..2023-03-06"
+    lift_frame(measure_end="2023-03-20").to_csv(path, index=False)
+    cooled = load_lift_tests(str(path), panel)
+    np.testing.assert_array_equal(np.flatnonzero(cooled.measure_w[1]), np.arange(5, 12))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -47,6 +61,8 @@ def test_lift_test_file_round_trip(panel, tmp_path):
     ({"start": "someday"}, "start 'someday' is not a date"),
     ({"end": "2023-01-30"}, "end 2023-01-30 is before start"),
     ({"lift_se": 0.0}, "lift_se must be > 0"),
+    ({"measure_end": "2023-02-27"}, "measure_end 2023-02-27 is before end 2023-03-06"),
+    ({"measure_end": "2031-01-06"}, "measure_end 2031-01-06 is not a week of the panel"),
     ({"lift": "big"}, "lift 'big' is not a number"),
     ({"lift": float("inf")}, "lift is inf"),
 ])
@@ -77,6 +93,24 @@ def test_simulated_lift_over_the_window_is_the_truths_window_effect():
     assert (tests["lift_se"] > 0).all()  # KPI noise: even a null channel's test has an error
     regional = synthetic.lift_tests(world, ["tv"], 10, 4, regions=list(world.regions[:2]))
     assert list(regional["region"]) == list(world.regions[:2])
+
+
+def test_simulated_cool_down_counts_the_carry_over_of_the_spend_switched_off():
+    """A test measured long enough after its window holds the whole effect of
+    the spend it switched off: the truth's lift from switching the window off,
+    summed over all later weeks."""
+    _, _, world = synthetic.simulate(synthetic.scenario("geo"), seed=0)
+    inside = synthetic.lift_tests(world, ["tv"], 20, 8, rel_se=0.0)
+    cooled = synthetic.lift_tests(world, ["tv"], 20, 8, rel_se=0.0, post_weeks=13)
+    assert cooled["end"][0] == inside["end"][0] == inside["measure_end"][0]
+    assert cooled["measure_end"][0] == world.dates[20 + 8 + 13 - 1].strftime("%Y-%m-%d")
+    weeks = slice(20, 28)
+    everything = (world.expected_kpi() - world.expected_kpi(off="tv", weeks=weeks))[:, 20:].sum()
+    assert cooled["true_lift"][0] == pytest.approx(everything, rel=1e-6)  # tv's lag < 13 weeks
+    assert cooled["true_lift"][0] > 1.05 * inside["true_lift"][0]
+    assert cooled["lift_se"][0] > inside["lift_se"][0]  # more weeks of KPI noise
+    with pytest.raises(Exception, match="cool-down"):
+        synthetic.lift_tests(world, ["tv"], len(world.dates) - 8, 8, post_weeks=1)
 
 
 def test_simulated_lift_tests_in_several_windows_are_separate_experiments():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from dcmmm.analysis.effects import incremental_effects
+from dcmmm.analysis.plans import plan_prediction
 from dcmmm.model.mmm import predict_panel
 from dcmmm.train.loop import TrainSpec, fit
 from dcmmm.train.loss import LiftBatch, LossSpec, loss_terms, model_lifts
@@ -12,14 +13,18 @@ from tests.analysis.conftest import make_problem
 from tests.fixtures import tiny_problem
 
 
-def lift_batch(n_regions, n_weeks, n_channels, channel, weeks, lift, se, kpi_mean, regions=None):
+def lift_batch(n_regions, n_weeks, n_channels, channel, weeks, lift, se, kpi_mean, regions=None,
+               measured=None):
     off = np.zeros((1, n_channels))
     off[0, channel] = 1.0
     region_w = np.ones((1, n_regions)) if regions is None else np.asarray(regions, float)[None]
     week_w = np.zeros((1, n_weeks))
     week_w[0, weeks] = 1.0
+    measure_w = week_w.copy()
+    if measured is not None:
+        measure_w[0, measured] = 1.0
     f = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    return LiftBatch(f(off), f(region_w), f(week_w), f([lift]), f([se]), f(kpi_mean))
+    return LiftBatch(f(off), f(region_w), f(week_w), f(measure_w), f([lift]), f([se]), f(kpi_mean))
 
 
 @pytest.mark.parametrize("channel", [0, 2])
@@ -40,6 +45,36 @@ def test_model_lift_equals_incremental_effect_of_the_same_intervention(channel):
     expected = inc.total[[0, 2], channel].sum()  # total: channel 0 drives channel 2
     assert got == pytest.approx(expected, rel=1e-4)
     assert expected > 0
+
+
+def test_a_cool_down_adds_the_carry_over_after_the_window():
+    """Spend off in weeks 10..17, KPI lost summed over 10..23: the direct sum of
+    the predictions' difference over those weeks (an oracle), more than the
+    window alone by the carry-over the adstock spreads past week 17."""
+    problem = make_problem()
+    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    n_regions, n_weeks, n_channels = x.shape
+    channel = 0
+    _, _, batch, _ = tiny_problem()
+    w32 = jnp.asarray(w, jnp.float32)
+    y = predict_panel(spec, params, x, z, statics).y
+    off_weeks = np.zeros(n_weeks, bool)
+    off_weeks[10:18] = True
+    multipliers = np.ones(n_channels, np.float32)
+    multipliers[channel] = 0.0
+    y_off = plan_prediction(spec, params, x, z, statics, w32, jnp.asarray(multipliers),
+                            jnp.asarray(off_weeks, jnp.float32))
+    lost = np.asarray((y - y_off) * jnp.asarray(kpi_mean)[:, None], np.float64)  # [R, T]
+
+    def model_lift(measured):
+        lifts = lift_batch(n_regions, n_weeks, n_channels, channel, slice(10, 18), 0.0, 1.0,
+                           kpi_mean, measured=measured)
+        return float(model_lifts(params, batch._replace(lifts=lifts), statics, spec, y, w=w32)[0])
+
+    inside, cooled = model_lift(None), model_lift(slice(10, 24))
+    assert inside == pytest.approx(lost[:, 10:18].sum(), rel=1e-4)
+    assert cooled == pytest.approx(lost[:, 10:24].sum(), rel=1e-4)
+    assert cooled - inside > 0.01 * inside  # the adstock carries spend past the window
 
 
 def test_lift_test_pulls_the_channel_effect_towards_the_measurement():
@@ -66,3 +101,4 @@ def test_lift_test_pulls_the_channel_effect_towards_the_measurement():
     lifts = lift_batch(n_regions, n_weeks, n_channels, 1, weeks, target, 0.02 * target, kpi_mean)
     _, terms = loss_terms(params, 0.0, 1.0, batch._replace(lifts=lifts), statics, spec, lspec)
     assert float(terms["calibration"]) > 0
+
