@@ -7,7 +7,7 @@ import pytest
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import lift_tests_from_frame, load_lift_tests
 from dcmmm.data.panel import load_panel
-from dcmmm.errors import DataError
+from dcmmm.errors import ConfigError, DataError
 from tests.data.test_panel import make_frame, make_spec
 
 
@@ -109,7 +109,7 @@ def test_simulated_cool_down_counts_the_carry_over_of_the_spend_switched_off():
     assert cooled["true_lift"][0] == pytest.approx(everything, rel=1e-6)  # tv's lag < 13 weeks
     assert cooled["true_lift"][0] > 1.05 * inside["true_lift"][0]
     assert cooled["lift_se"][0] > inside["lift_se"][0]  # more weeks of KPI noise
-    with pytest.raises(Exception, match="cool-down"):
+    with pytest.raises(ConfigError, match="cool-down"):
         synthetic.lift_tests(world, ["tv"], len(world.dates) - 8, 8, post_weeks=1)
 
 
