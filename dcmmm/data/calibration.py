@@ -48,8 +48,12 @@ class LiftTests(NamedTuple):
     labels: tuple  # [N] "channel region start..end" for messages and outputs
 
 
-def _period_index(panel: Panel, value, row: int, column: str) -> int:
-    labels = panel.period_labels()
+def _blank(value) -> bool:
+    """An empty cell: None, NaN or only whitespace."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def _period_index(panel: Panel, labels: list, value, row: int, column: str) -> int:
     text = str(value).strip()
     if np.issubdtype(panel.periods.dtype, np.datetime64):
         try:
@@ -84,6 +88,7 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
     week_w = np.zeros((n_tests, panel.n_weeks))
     measure_w = np.zeros((n_tests, panel.n_weeks))
     lift, lift_se, labels = np.zeros(n_tests), np.zeros(n_tests), []
+    periods = panel.period_labels()
     for i, row in enumerate(frame.itertuples(index=False)):
         rec = row._asdict()
         ch = str(rec["channel"]).strip()
@@ -92,7 +97,7 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
                             f"{list(panel.channels)}")
         channel[i] = names[ch]
         reg = rec["region"]
-        if reg is None or (isinstance(reg, float) and np.isnan(reg)) or str(reg).strip() == "":
+        if _blank(reg):
             region_w[i] = 1.0
             reg_label = "all regions"
         else:
@@ -100,17 +105,16 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
             if reg_label not in panel.regions:
                 raise DataError(f"lift test row {i}: region {reg_label!r} is not in the panel")
             region_w[i, panel.regions.index(reg_label)] = 1.0
-        start = _period_index(panel, rec["start"], i, "start")
-        end = _period_index(panel, rec["end"], i, "end")
+        start = _period_index(panel, periods, rec["start"], i, "start")
+        end = _period_index(panel, periods, rec["end"], i, "end")
         if end < start:
             raise DataError(f"lift test row {i}: end {rec['end']} is before start {rec['start']}")
         week_w[i, start:end + 1] = 1.0
         measure_end = rec.get("measure_end")
-        if measure_end is None or (isinstance(measure_end, float) and np.isnan(measure_end)) \
-                or str(measure_end).strip() == "":
+        if _blank(measure_end):
             last = end
         else:
-            last = _period_index(panel, measure_end, i, "measure_end")
+            last = _period_index(panel, periods, measure_end, i, "measure_end")
             if last < end:
                 raise DataError(f"lift test row {i}: measure_end {measure_end} is before end "
                                 f"{rec['end']}")
@@ -130,8 +134,8 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
             raise DataError(f"lift test row {i}: channel {ch!r} has no spend in "
                             f"{reg_label} over those weeks, so switching it off changes nothing")
         labels.append(f"{panel.channels[channel[i]]} {reg_label} "
-                      f"{panel.period_labels()[start]}..{panel.period_labels()[end]}"
-                      + (f" (measured to {panel.period_labels()[last]})" if last > end else ""))
+                      f"{periods[start]}..{periods[end]}"
+                      + (f" (measured to {periods[last]})" if last > end else ""))
     return LiftTests(channel, region_w, week_w, measure_w, lift, lift_se, tuple(labels))
 
 
