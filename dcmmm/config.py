@@ -186,6 +186,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         rho_init=_positive(cfg, "model.graph.rho_init"),
         rho_max=_positive(cfg, "model.graph.rho_max"),
         progress=bool(_get(cfg, "train.progress")),
+        replica_threads=_positive({"train": {"replica_threads": 0, **(cfg.get("train") or {})}},
+                                  "train.replica_threads", int, allow_zero=True),
     )
     return RunSpec(model, loss, train, graph,
                    knot_weeks=_positive(cfg, "model.baseline.knot_weeks", int),

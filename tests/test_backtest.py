@@ -19,7 +19,7 @@ from dcmmm.errors import ConfigError
 from dcmmm.run import data_spec, fit_panel
 from dcmmm.run import main as run_main
 from dcmmm.train.loop import fit
-from dcmmm.train.replicas import fit_replicas, replica, stack
+from dcmmm.train.replicas import fit_replicas, replica, replica_groups, stack
 from tests.test_run import TINY, _compose
 
 N_WEEKS = 72
@@ -69,10 +69,12 @@ def test_folds_never_see_their_future(setting):
     assert diff > 1e-3  # the last fold trains on the perturbed weeks
 
 
-def test_vmapped_replicas_equal_separate_fits(setting):
+@pytest.mark.parametrize("threads", [1, 3])  # one program of 3 replicas; 3 concurrent programs of 1
+def test_vmapped_replicas_equal_separate_fits(setting, threads):
     frame, dspec, spec, origins = setting
     folds = _folds(frame, dspec, spec, origins)
-    tspec = dataclasses.replace(spec.train, max_steps=12, steps_per_call=2, patience=2)
+    tspec = dataclasses.replace(spec.train, max_steps=12, steps_per_call=2, patience=2,
+                                replica_threads=threads)
     together = fit_replicas(stack([f.params for f in folds]), stack([f.batch for f in folds]),
                             stack([f.statics for f in folds]), spec.model, spec.loss, tspec,
                             [spec.seed] * len(folds))
@@ -83,6 +85,12 @@ def test_vmapped_replicas_equal_separate_fits(setting):
         assert together.steps[k] == alone.steps
         for a, b in zip(_leaves(replica(together.params, k)), _leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_replica_groups_are_the_largest_divisor_within_the_threads():
+    assert [replica_groups(8, t) for t in (1, 2, 3, 4, 7, 8, 16)] == [1, 2, 2, 4, 4, 8, 8]
+    assert replica_groups(7, 2) == 1 and replica_groups(9, 4) == 3 and replica_groups(1, 4) == 1
+    assert 1 <= replica_groups(8, 0) <= 8  # 0: the cores this process may use
 
 
 def test_last_fold_is_the_holdout_run(setting):

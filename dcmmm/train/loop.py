@@ -42,6 +42,7 @@ class TrainSpec:
     rho_growth: float = 10.0
     rho_max: float = 1e6
     progress: bool = True
+    replica_threads: int = 0  # concurrent programs replicas run as on the CPU (0 = one per core)
 
 
 class TrainState(NamedTuple):
@@ -168,7 +169,8 @@ def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
 def static_part(tspec: TrainSpec) -> TrainSpec:
     """The settings the compiled step depends on (schedule fields neutralised)."""
     return dataclasses.replace(tspec, max_steps=0, patience=0, learning_rate=0.0,
-                               warmup_steps=0, end_lr_fraction=0.0, rho_init=0.0, progress=False)
+                               warmup_steps=0, end_lr_fraction=0.0, rho_init=0.0, progress=False,
+                               replica_threads=0)
 
 
 class Progress(NamedTuple):
