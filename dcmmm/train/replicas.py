@@ -21,7 +21,7 @@ the GIL), G the largest divisor of N up to `TrainSpec.replica_threads` (0 =
 the cores this process may use). One vmapped program keeps about one core
 busy: its time goes to the GRU scan's small sequential steps. Independent
 groups fill the others; 8 members on 2 cores as 2 groups of 4 took 1.19 s a
-call against 1.99 s as one program (README, "Ensembles"). A replica's
+call against 1.99 s as one program (experiments/uncertainty/README.md). A replica's
 arithmetic does not depend on its group, and the groups share one
 compilation (equal shapes).
 """
@@ -157,7 +157,10 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, 
     groups = replica_groups(n, tspec.replica_threads)
     if placed.mesh is not None or jax.default_backend() != "cpu":
         groups = 1  # the devices run the replicas in parallel already
-    pool = ThreadPoolExecutor(groups, thread_name_prefix="replicas") if groups > 1 else None
+    pool = None
+    if groups > 1:
+        logger.info("%d replicas as %d concurrent programs of %d", n, groups, n // groups)
+        pool = ThreadPoolExecutor(groups, thread_name_prefix="replicas")
     run_call = _in_groups(call, pool, _slices((batch, statics), groups))
     best_params = jax.tree.map(jnp.copy, state.params)
     start = time.perf_counter()
@@ -167,9 +170,9 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, 
         state, best_params, best_step, steps, history = _loop(
             run_call, state, best_params, has_val, tspec, n, bar)
     finally:
+        bar.close()
         if pool is not None:
             pool.shutdown()
-    bar.close()
     jax.block_until_ready(state.params)
     seconds = time.perf_counter() - start
     return ReplicaResult(placed.to_host(best_params), placed.to_host(state), best_step, steps,
