@@ -103,17 +103,23 @@ def validate_spec(cfg: dict) -> ValidateSpec:
     return ValidateSpec(mode, node["n_folds"], node["step_weeks"], node["horizon_weeks"])
 
 
-def _get(cfg: dict, dotted: str):
+_MISSING = object()
+
+
+def _get(cfg: dict, dotted: str, default=_MISSING):
+    """The value at `dotted`; `default` where it is absent (a ConfigError without one)."""
     node = cfg
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
+            if default is not _MISSING:
+                return default
             raise ConfigError(f"missing config key '{dotted}'")
         node = node[part]
     return node
 
 
-def _positive(cfg, key, cast=float, allow_zero=False):
-    value = _get(cfg, key)
+def _positive(cfg, key, cast=float, allow_zero=False, default=_MISSING):
+    value = _get(cfg, key, default)
     try:
         value = cast(value)
     except (TypeError, ValueError):
@@ -170,8 +176,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         graph_l1=_positive(cfg, "model.graph.l1", allow_zero=True),
         graph_enabled=mode != "none",
         graph_own_spend=has_spend,
-        calibration_weight=_positive({"calibration": {"weight": 1.0, **(cfg.get("calibration") or {})}},
-                                     "calibration.weight", allow_zero=True),
+        calibration_weight=_positive(cfg, "calibration.weight", allow_zero=True, default=1.0),
     )
     train = TrainSpec(
         max_steps=_positive(cfg, "train.max_steps", int),
@@ -186,8 +191,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         rho_init=_positive(cfg, "model.graph.rho_init"),
         rho_max=_positive(cfg, "model.graph.rho_max"),
         progress=bool(_get(cfg, "train.progress")),
-        replica_threads=_positive({"train": {"replica_threads": 0, **(cfg.get("train") or {})}},
-                                  "train.replica_threads", int, allow_zero=True),
+        replica_threads=_positive(cfg, "train.replica_threads", int, allow_zero=True, default=0),
     )
     return RunSpec(model, loss, train, graph,
                    knot_weeks=_positive(cfg, "model.baseline.knot_weeks", int),

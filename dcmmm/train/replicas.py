@@ -94,7 +94,10 @@ def replica_groups(n: int, threads: int) -> int:
 
 
 def _slices(tree, groups: int) -> list:
-    """A pytree with a leading axis N -> `groups` pytrees of N / groups rows each."""
+    """A pytree with a leading axis N -> `groups` pytrees of N / groups rows each
+    (one group: the pytree itself, not a copy)."""
+    if groups == 1:
+        return [tree]
     n = jax.tree.leaves(tree)[0].shape[0]
     size = n // groups
     return [jax.tree.map(lambda a, i=i: a[i * size:(i + 1) * size], tree) for i in range(groups)]
