@@ -44,3 +44,30 @@ def recovery_table(channels: pd.DataFrame, truth: dict) -> pd.DataFrame:
 def median_abs_error(table: pd.DataFrame, key: str = "direct") -> float:
     """Median |relative error| over the channels with a true effect."""
     return float(np.median(np.abs(table.loc[~table["null"], f"err_{key}"])))
+
+
+def lift_window_table(decomposition: pd.DataFrame, true_contrib: np.ndarray, regions, dates,
+                       channels, tests: pd.DataFrame) -> pd.DataFrame:
+    """Per tested channel: fitted / true media KPI inside and outside its lift tests' weeks.
+
+    decomposition: the run's decomposition.csv (``region, date, channel:<c>``);
+    true_contrib: [R, T, C] the generator's per-cell media KPI
+    (``World.contributions``), on ``regions`` × ``dates`` × ``channels``;
+    tests: lift tests (``channel, start, measure_end``, ISO dates), all regions.
+    A fit can match its tests (the KPI lost inside their weeks) and still be
+    off elsewhere, where the curve's shape, the carry-over or the
+    effectiveness differ from the truth: the two ratios tell which.
+    """
+    dates = pd.DatetimeIndex(pd.to_datetime(dates))
+    rows = []
+    for c in sorted(set(tests["channel"])):
+        fitted = (decomposition.pivot(index="region", columns="date", values=f"channel:{c}")
+                  .reindex(index=list(regions), columns=dates.strftime("%Y-%m-%d")).to_numpy())
+        true = true_contrib[..., list(channels).index(c)]
+        tested = np.zeros(len(dates), bool)
+        for _, t in tests[tests["channel"] == c].iterrows():
+            tested |= (dates >= pd.Timestamp(t["start"])) & (dates <= pd.Timestamp(t["measure_end"]))
+        rows.append({"channel": c, "tested_weeks": int(tested.sum()),
+                     "fit_over_true_tested": float(fitted[:, tested].sum() / true[:, tested].sum()),
+                     "fit_over_true_other": float(fitted[:, ~tested].sum() / true[:, ~tested].sum())})
+    return pd.DataFrame(rows)
