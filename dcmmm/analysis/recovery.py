@@ -53,11 +53,14 @@ def lift_window_table(decomposition: pd.DataFrame, true_contrib: np.ndarray, reg
     decomposition: the run's decomposition.csv (``region, date, channel:<c>``);
     true_contrib: [R, T, C] the generator's per-cell media KPI
     (``World.contributions``), on ``regions`` × ``dates`` × ``channels``;
-    tests: lift tests (``channel, start, measure_end``, ISO dates), all regions.
+    tests: lift tests (``channel, start, measure_end``, ISO dates) of all regions.
     A fit can match its tests (the KPI lost inside their weeks) and still be
     off elsewhere, where the curve's shape, the carry-over or the
     effectiveness differ from the truth: the two ratios tell which.
     """
+    if "region" in tests and tests["region"].notna().any():
+        raise ValueError("lift_window_table compares tests of all regions only; "
+                         f"got tests of {sorted(tests['region'].dropna().unique())}")
     dates = pd.DatetimeIndex(pd.to_datetime(dates))
     rows = []
     for c in sorted(set(tests["channel"])):

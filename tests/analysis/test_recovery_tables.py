@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dcmmm.analysis.recovery import lift_window_table
 
@@ -25,3 +26,6 @@ def test_lift_window_table_splits_the_ratio_at_the_tests_weeks():
     assert table.loc["tv", "tested_weeks"] == 2 and table.loc["radio", "tested_weeks"] == 4
     np.testing.assert_allclose(table.loc["tv", ["fit_over_true_tested", "fit_over_true_other"]], [2.0, 0.5])
     np.testing.assert_allclose(table.loc["radio", ["fit_over_true_tested", "fit_over_true_other"]], [1.0, 1.0])
+    with pytest.raises(ValueError, match="all regions only"):
+        lift_window_table(pd.DataFrame(rows), true, ["b", "a"], dates, ["tv", "radio"],
+                          tests.assign(region=["a", None]))
