@@ -1,0 +1,98 @@
+"""Runs whose numeric outputs are pinned (tests/test_pinned_outputs.py).
+
+The values in tests/pinned/ were recorded at commit 3d873b5, before the
+layout of issue 22 was refactored, with `python -m tests.pinned_runs`.
+Refactors must leave every number equal to 1e-6 (relative to each column's
+largest magnitude). Provenance (times, commits, paths) is not pinned.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+PINNED = Path(__file__).resolve().parent / "pinned"
+
+# name -> Hydra overrides of one run
+RUNS = {
+    "smoke": ["+experiment=smoke", "train.progress=false"],
+    "geo_ensemble": ["data.n_regions=6", "data.n_weeks=80", "model.dynamics.hidden=4",
+                     "train.max_steps=40", "train.steps_per_call=10", "train.patience=40",
+                     "train.refit_steps=10", "train.progress=false", "model.ensemble_size=3"],
+    # the channel graph has edges, and every output passes through it
+    "graph": ["data.scenario=graph", "data.n_regions=6",
+                      "data.n_weeks=80", "model.dynamics.hidden=4", "train.max_steps=60",
+                      "train.steps_per_call=10", "train.patience=60", "train.refit_steps=10",
+                      "train.progress=false"],
+}
+
+TABLES = ("predictions.csv", "decomposition.csv", "channels.csv", "channels_window.csv",
+          "dag.csv", "response_curves.csv", "response_curves_hill.csv", "budget.csv")
+JSONS = ("metrics.json", "budget_summary.json", "zero_tests.json")
+NOT_PINNED = {"fit_seconds"}  # provenance: wall-clock time
+
+
+def flat_numbers(obj, prefix="") -> dict:
+    """{dotted key: float} of every number in a JSON object (bools and strings skipped)."""
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k not in NOT_PINNED:
+                out.update(flat_numbers(v, f"{prefix}{k}."))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.update(flat_numbers(v, f"{prefix}{i}."))
+    elif isinstance(obj, int | float) and not isinstance(obj, bool):
+        out[prefix.rstrip(".")] = float(obj)
+    elif obj is None:
+        out[prefix.rstrip(".")] = float("nan")
+    return out
+
+
+def numeric_outputs(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """Every pinned output of a finished run as a table (JSON files as key, value rows)."""
+    out = {}
+    for name in TABLES:
+        if (run_dir / name).exists():
+            out[name] = pd.read_csv(run_dir / name)
+    for name in JSONS:
+        if (run_dir / name).exists():
+            flat = flat_numbers(json.loads((run_dir / name).read_text()))
+            out[name] = pd.DataFrame({"key": list(flat), "value": list(flat.values())})
+    return out
+
+
+def run(name: str, run_dir: Path) -> dict[str, pd.DataFrame]:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from dcmmm.run import main
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=RUNS[name])
+    main(OmegaConf.to_container(cfg, resolve=True), run_dir)
+    return numeric_outputs(run_dir)
+
+
+def record(names) -> None:
+    import tempfile
+
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            tables = run(name, Path(tmp) / name)
+        folder = PINNED / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, table in tables.items():
+            table.to_csv(folder / f"{file}.gz", index=False, float_format="%.9g")
+        print(f"{name}: {sorted(tables)}")
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import dcmmm  # noqa: F401  (the XLA flag first)
+
+    record(sys.argv[1:] or list(RUNS))
