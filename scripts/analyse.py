@@ -1,6 +1,6 @@
 """Re-run the analyses of a finished run without retraining.
 
-    python scripts/analyse.py outputs/2026-11-29/10-00-00 [--total 2e6] [--lower 0.7] [--upper 1.3] [--window-weeks 26]
+    python -m scripts.analyse outputs/2026-11-29/10-00-00 [--total 2e6] [--lower 0.7] [--upper 1.3] [--window-weeks 26]
 
 Loads the run (`dcmmm.load_run`: config, data, scalers, final parameters) and
 rewrites dag.csv, channels.csv, channels_window.csv, response_curves*.csv,
@@ -14,11 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dcmmm.errors import ConfigError, DataError  # noqa: E402
-from dcmmm.run import analyse, budget_spec, load_run  # noqa: E402
+from dcmmm.errors import ConfigError, DataError
+from dcmmm.run import analyse, budget_spec, load_run
 
 
 def main(argv=None) -> int:

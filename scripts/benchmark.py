@@ -1,8 +1,8 @@
 """Throughput, compile time and memory of dcmmm's jitted fused training call.
 
-    python scripts/benchmark.py                                   # default grid (~10 min on 2 cores)
-    python scripts/benchmark.py --regions 10 100 --weeks 104 --hidden 8   # a small grid
-    python scripts/benchmark.py --regions 4 --weeks 60 --hidden 4 --steps 2 --calls 1  # seconds
+    python -m scripts.benchmark                                   # default grid (~10 min on 2 cores)
+    python -m scripts.benchmark --regions 10 100 --weeks 104 --hidden 8   # a small grid
+    python -m scripts.benchmark --regions 4 --weeks 60 --hidden 4 --steps 2 --calls 1  # seconds
 
 For every (regions R, weeks T, GRU hidden H) of the grid, a synthetic panel
 (`dcmmm.data.synthetic`, scenario `geo` with R and T replaced, 5 channels,
@@ -41,7 +41,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 COLUMNS = ["regions", "weeks", "channels", "hidden", "steps_per_call", "calls", "compile_s",
            "call_s", "call_cpu_s", "steps_per_s", "region_weeks_per_s", "xla_args_mb", "xla_out_mb",
@@ -138,7 +137,7 @@ def measure_point(regions: int, weeks: int, hidden: int, steps: int, calls: int,
 
 def run_point(regions, weeks, hidden, steps, calls, timeout) -> dict | None:
     """`measure_point` in a fresh process; None (with the error printed) on failure."""
-    cmd = [sys.executable, __file__, "--one", str(regions), str(weeks), str(hidden),
+    cmd = [sys.executable, "-m", "scripts.benchmark", "--one", str(regions), str(weeks), str(hidden),
            "--steps", str(steps), "--calls", str(calls)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)

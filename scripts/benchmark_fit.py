@@ -1,7 +1,7 @@
 """Time a whole dcmmm run on a large synthetic panel (default 1,000 regions x 156 weeks x 10 channels).
 
-    python scripts/benchmark_fit.py                      # the scale target: < 10 min on 2 CPU cores
-    python scripts/benchmark_fit.py --regions 20 --weeks 80 --channels 3 --set train.max_steps=50
+    python -m scripts.benchmark_fit                      # the scale target: < 10 min on 2 CPU cores
+    python -m scripts.benchmark_fit --regions 20 --weeks 80 --channels 3 --set train.max_steps=50
 
 Simulates the panel with `dcmmm.data.synthetic` (scenario `geo` with the
 regions, weeks and channel list replaced; the channels beyond geo's five get
@@ -24,13 +24,11 @@ import logging
 import os
 import resource
 import shutil
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import dcmmm  # noqa: E402, F401  (XLA flag of the jaxlib CPU fusion bug, before any computation)
 

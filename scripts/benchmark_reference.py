@@ -1,7 +1,7 @@
 """dcmmm against the reference PyTorch DeepCausalMMM on the DMA panel, same split, same metrics.
 
-    python scripts/benchmark_reference.py                  # both models (the reference takes minutes)
-    python scripts/benchmark_reference.py --only dcmmm     # or --only reference
+    python -m scripts.benchmark_reference                  # both models (the reference takes minutes)
+    python -m scripts.benchmark_reference --only dcmmm     # or --only reference
 
 1. Makes the git-ignored virtualenv `benchmark-venv/` (once) with
    `pip install torch==2.13.0` first (the CPU wheel on disk) and then
@@ -148,7 +148,6 @@ def worker(npz: Path, out: Path, epochs: int | None = None, snapshot_s: float = 
 
 def load_dma():
     """The DMA panel through dcmmm's loader and scalers (the definitions of the metrics)."""
-    sys.path.insert(0, str(ROOT))
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 

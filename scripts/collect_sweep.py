@@ -1,6 +1,6 @@
 """One table of a Hydra multirun sweep: one row per job, its overrides and metrics.
 
-    .venv/bin/python scripts/collect_sweep.py multirun/select_1 [--out sweep.csv] [--sort]
+    .venv/bin/python -m scripts.collect_sweep multirun/select_1 [--out sweep.csv] [--sort]
 
 A job is a directory with `.hydra/overrides.yaml` (any depth under the sweep
 directory, so several sweeps can sit under one folder). Columns: `job` (its

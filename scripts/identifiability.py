@@ -1,6 +1,6 @@
 """How well can the data identify one channel's total effect? A profile likelihood.
 
-    python scripts/identifiability.py --scenario geo --seed 0 --channel social
+    python -m scripts.identifiability --scenario geo --seed 0 --channel social
 
 An oracle that knows every part of the generator's model except one
 channel's Hill curve (its half saturation k and slope s): for each (k, s) on
@@ -16,15 +16,11 @@ experiments (lift tests, `calibration.path`) can.
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dcmmm.data import synthetic  # noqa: E402
-from dcmmm.data.synthetic import apply_adstock, hill  # noqa: E402
+from dcmmm.data import synthetic
+from dcmmm.data.synthetic import apply_adstock, hill
 
 K_GRID = np.linspace(0.3, 3.0, 10)  # half saturation, units of mean activity
 S_GRID = np.linspace(0.6, 3.0, 9)  # Hill slope

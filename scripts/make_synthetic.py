@@ -1,6 +1,6 @@
 """Write a synthetic panel and its ground truth.
 
-    python scripts/make_synthetic.py --scenario geo --seed 0 --out data/synthetic/geo_0
+    python -m scripts.make_synthetic --scenario geo --seed 0 --out data/synthetic/geo_0
 
 writes ``data/synthetic/geo_0.csv`` (long format: ``date, region, sales``,
 activity per channel, ``<channel>_spend``, ``price, promo``) and

@@ -1,6 +1,6 @@
 """Fit dcmmm on synthetic scenarios and compare with the generator's truth.
 
-    python scripts/recovery.py --scenario geo --seeds 0 1 [--set key=value ...]
+    python -m scripts.recovery --scenario geo --seeds 0 1 [--set key=value ...]
 
 Writes each run under outputs/recovery/<scenario>_<seed><tag>/ (replacing an
 earlier one) and prints, per channel, the fitted and true direct/total
@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import jax
@@ -23,11 +22,10 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from dcmmm.analysis.recovery import lift_window_table, recovery_table, window_roi_table
+from dcmmm.run import main as run_main
 
-from dcmmm.analysis.recovery import lift_window_table, recovery_table, window_roi_table  # noqa: E402
-from dcmmm.run import main as run_main  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def compose_cfg(overrides):

@@ -1,7 +1,7 @@
 """Refresh on the generator: fit the first weeks, refresh on all, compare with a fresh fit.
 
-    python scripts/refresh_demo.py                       # geo, seed 0, 13 new weeks
-    python scripts/refresh_demo.py --scenario drift --seeds 0 1 --new-weeks 26
+    python -m scripts.refresh_demo                       # geo, seed 0, 13 new weeks
+    python -m scripts.refresh_demo --scenario drift --seeds 0 1 --new-weeks 26
 
 For each seed: simulates the scenario, writes its first T − new_weeks weeks
 and all T weeks as two CSV files, fits the first (the "finished run"), then on
@@ -15,20 +15,17 @@ import argparse
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from dcmmm.data import synthetic
+from dcmmm.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-
-from dcmmm.data import synthetic  # noqa: E402
-from dcmmm.run import main as run_main  # noqa: E402
 
 
 def compose_cfg(overrides):

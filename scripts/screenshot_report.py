@@ -1,6 +1,6 @@
 """Render a report.html to a PNG with headless Chromium, to check the page by eye.
 
-    python scripts/screenshot_report.py RUN_DIR/report.html report.png
+    python -m scripts.screenshot_report RUN_DIR/report.html report.png
 
 Exits 2 with a message when /usr/bin/chromium is absent (install it with
 `apt-get install chromium`). The browser gets a throw-away profile and no

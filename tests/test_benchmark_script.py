@@ -1,22 +1,11 @@
 """Smoke test of scripts/benchmark.py: one tiny grid point, the CSV row and the plot."""
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import benchmark as bench
 
 
 def test_benchmark_point_and_plot(tmp_path):
-    bench = load_script()
     row = bench.measure_point(regions=4, weeks=60, hidden=4, steps=2, calls=1)
     assert set(bench.COLUMNS) == set(row)
     assert row["steps_per_s"] > 0 and row["compile_s"] > 0

@@ -10,13 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from scripts import collect_sweep
 from tests.test_run import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-try:
-    import collect_sweep
-finally:
-    sys.path.pop(0)
 
 MODELS = ["dcmmm", "last_value", "region_mean", "seasonal_naive"]
 
@@ -103,11 +98,11 @@ def test_selection_folds_follow_the_fold_spacing():
 def collect_cli(sweep_dir, out):
     """scripts/collect_sweep.py on `sweep_dir` twice: with `--out` (returns the table
     and stderr) and to stdout (checks it is the same CSV)."""
-    script = [sys.executable, str(ROOT / "scripts" / "collect_sweep.py"), str(sweep_dir)]
-    proc = subprocess.run([*script, "--out", str(out)], capture_output=True, text=True)
+    script = [sys.executable, "-m", "scripts.collect_sweep", str(sweep_dir)]
+    proc = subprocess.run([*script, "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
-    stdout = subprocess.run(script, capture_output=True, text=True, check=True).stdout
+    stdout = subprocess.run(script, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert stdout.splitlines()[0] == ",".join(table.columns)
     return table, proc.stderr
 

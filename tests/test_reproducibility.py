@@ -77,15 +77,13 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_analyses_rerun_on_a_finished_run_without_retraining(tmp_path):
-    import importlib.util
     import json
+
+    from scripts import analyse
 
     _run(tmp_path, "run", TINY)
     run_dir = tmp_path / "run"
     before = json.loads((run_dir / "budget_summary.json").read_text())
-    spec = importlib.util.spec_from_file_location("analyse", ROOT / "scripts" / "analyse.py")
-    analyse = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(analyse)
     predictions = (run_dir / "predictions.csv").read_bytes()
     assert analyse.main([str(run_dir), "--total", str(0.9 * before["total_budget"]),
                          "--upper", "1.2"]) == 0

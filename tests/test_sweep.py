@@ -66,11 +66,8 @@ def test_collect_sweep_marks_unfinished_jobs_and_rejects_empty_dirs(tmp_path):
     job = tmp_path / "sweep" / "0" / ".hydra"
     job.mkdir(parents=True)
     (job / "overrides.yaml").write_text("- seed=3\n")
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import collect_sweep
-    finally:
-        sys.path.pop(0)
+    from scripts import collect_sweep
+
     table = collect_sweep.collect(tmp_path / "sweep")
     assert table.to_dict("records") == [{"job": "0", "status": "unfinished", "seed": "3"}]
     assert collect_sweep.main([str(tmp_path / "nothing")]) == 2

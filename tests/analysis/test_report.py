@@ -113,8 +113,8 @@ def test_without_spend_curves_or_edges(tmp_path):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 def test_screenshot(report, tmp_path):
     png = tmp_path / "report.png"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot_report.py"),
-                           str(report), str(png)], capture_output=True, text=True, timeout=180)
+    done = subprocess.run([sys.executable, "-m", "scripts.screenshot_report", str(report), str(png)],
+                          capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     header = png.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
@@ -122,10 +122,7 @@ def test_screenshot(report, tmp_path):
 
 
 def test_screenshot_script_without_chromium_exits_2(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import screenshot_report
-    finally:
-        sys.path.pop(0)
+    from scripts import screenshot_report
+
     monkeypatch.setattr(screenshot_report, "CHROMIUM", tmp_path / "no-chromium")
     assert screenshot_report.main([str(tmp_path / "r.html"), str(tmp_path / "r.png")]) == 2

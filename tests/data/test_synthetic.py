@@ -1,11 +1,9 @@
 """Ground-truth generator: closed forms, counterfactual identities, file round trip."""
 
 import dataclasses
-import importlib.util
 import json
 import time
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +11,6 @@ import pytest
 
 from dcmmm.data import synthetic as syn
 from dcmmm.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache
@@ -332,12 +328,9 @@ def test_drift_window_roi():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "make_synthetic", ROOT / "scripts" / "make_synthetic.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from scripts import make_synthetic
+
+    return make_synthetic
 
 
 def test_script_round_trip(tmp_path, capsys):
