@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from dcmmm.analysis.metrics import backtest_table, forecast_scores
-from dcmmm.config import RunSpec, ValidateSpec, refit_train_spec
 from dcmmm.data.panel import MIN_FIT_WEEKS, Panel, with_holdout
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import Statics, init_params, predict_panel
+from dcmmm.specs import RunSpec, ValidateSpec
 from dcmmm.train.inputs import Split, make_batch, make_split, make_statics
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, replica, stack
@@ -117,10 +117,9 @@ def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
     params = stack([f.params for f in folds])
     batch = stack([f.batch for f in folds])
     statics = stack([f.statics for f in folds])
-    refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
     layout = region_layout(spec.mesh, batch.y.shape[1])  # mesh=regions: folds sharded too
     result, phase1 = fit_replicas_two_phases(params, batch, statics, spec.model, spec.loss,
-                                             spec.train, refit, [spec.seed] * len(folds), layout)
+                                             spec.train, spec.refit, [spec.seed] * len(folds), layout)
     return FoldsFit(result, phase1, phase1["refit"])
 
 

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from dcmmm.config import RunSpec, refit_train_spec
 from dcmmm.model.mmm import Statics, init_params, predict_panel
+from dcmmm.specs import RunSpec
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import (
     ReplicaResult,
@@ -105,10 +105,9 @@ def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
     inits = stack(member_inits(params, spec, batch, statics))
     batches = member_batches(batch, spec)
     statics_e = stack([statics] * size)
-    refit = refit_train_spec(spec) if spec.refit_steps > 0 else None
     layout = region_layout(spec.mesh, batch.y.shape[0])  # mesh=regions: members sharded too
     return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,
-                                   refit, [spec.seed] * size, layout)
+                                   spec.refit, [spec.seed] * size, layout)
 
 
 def zero_tests(params: dict, batch: Batch, statics: Statics, spec: RunSpec, layout=None,

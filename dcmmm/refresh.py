@@ -20,7 +20,6 @@ refresh
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -57,23 +56,6 @@ def continuation_of(run_info: dict) -> Continuation | None:
     if "level_knots" not in run_info:
         return None
     return Continuation(np.asarray(run_info["level_knots"], np.float64), int(run_info["trend_origin"]))
-
-
-def refresh_settings(cfg: dict) -> tuple[Path | None, float | None]:
-    """(`refresh.from`, `refresh.scale`) validated; (None, None) without a refresh."""
-    group = cfg.get("refresh") or {}
-    source = group.get("from")
-    if not source:
-        return None, None
-    scale = group.get("scale")
-    if scale is not None:
-        try:
-            scale = float(scale)
-        except (TypeError, ValueError):
-            raise ConfigError(f"refresh.scale must be a positive number or null, got {scale!r}") from None
-        if not (math.isfinite(scale) and scale > 0):
-            raise ConfigError(f"refresh.scale must be a positive number or null, got {scale!r}")
-    return Path(source), scale
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

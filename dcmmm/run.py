@@ -31,10 +31,19 @@ from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.analysis.report import write_report
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
-from dcmmm.config import RunSpec, ValidateSpec, mesh_spec, refit_train_spec, run_spec, validate_spec
+from dcmmm.config import (
+    budget_spec,
+    check_config,
+    data_spec,
+    lift_tests_path,
+    mesh_spec,
+    refresh_settings,
+    run_spec_for,
+    validate_spec,
+)
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
-from dcmmm.data.panel import DataSpec, Panel, load_panel
+from dcmmm.data.panel import Panel, load_panel
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.ensemble import achieved_level, fit_ensemble, interval, zero_tests
 from dcmmm.errors import ConfigError, DataError, TrainingError
@@ -43,14 +52,8 @@ from dcmmm.model.baseline import knot_positions
 from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import adstock_kernel, graph_weights, init_params, predict_panel
 from dcmmm.model.saturation import hill_k, hill_s
-from dcmmm.refresh import (
-    Continuation,
-    Previous,
-    compare,
-    continuation_of,
-    load_previous,
-    refresh_settings,
-)
+from dcmmm.refresh import Continuation, Previous, compare, continuation_of, load_previous
+from dcmmm.specs import RunSpec, ValidateSpec
 from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import make_batch, make_split, make_statics
 from dcmmm.train.loop import (
@@ -62,31 +65,13 @@ from dcmmm.train.loop import (
     static_part,
 )
 from dcmmm.train.loss import model_lifts
+from dcmmm.train.phases import joined, refit_batch, refit_seed, refits
 from dcmmm.train.replicas import replica
 from dcmmm.train.sharding import RegionLayout, initialize_distributed, region_layout
 
 logger = logging.getLogger(__name__)
 PACKAGES = ("dcmmm", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "hydra-core",
             "orbax-checkpoint")
-
-
-def data_spec(cfg: dict, val_weeks: int, keys: dict | None = None) -> DataSpec:
-    """DataSpec from the `data` group (or the generator's column keys)."""
-    d = dict(cfg["data"])
-    if keys is not None:
-        d.update(keys)
-    for key in ("kpi", "channels"):
-        if d.get(key) in (None, "???"):
-            raise ConfigError(f"data.{key} is required")
-    tup = lambda v: None if v is None else tuple(v)  # noqa: E731
-    if isinstance(d["channels"], str):
-        raise ConfigError("data.channels must be a list of column names")
-    return DataSpec(
-        kpi=d["kpi"], channels=tuple(d["channels"]), path=d.get("path"), date=d.get("date", "date"),
-        region=d.get("region"), spend=tup(d.get("spend")), names=tup(d.get("names")),
-        controls=tuple(d.get("controls") or ()), holdout_weeks=int(d["holdout_weeks"]),
-        val_weeks=val_weeks, zero_runs=d.get("zero_runs", "mask"),
-    )
 
 
 def load_data(cfg: dict, run_dir: Path, val_weeks: int, generate: bool = True
@@ -170,8 +155,8 @@ def split_labels(panel: Panel, n_fit: int, n_train: int) -> np.ndarray:
 
 def lift_tests_of(cfg: dict, panel: Panel) -> LiftTests | None:
     """The validated lift tests of `calibration.path`, or None."""
-    path = (cfg.get("calibration") or {}).get("path")
-    if not path:
+    path = lift_tests_path(cfg)
+    if path is None:
         return None
     tests = load_lift_tests(path, panel)
     logger.info("calibration: %d lift test(s) from %s", len(tests.lift), path)
@@ -261,8 +246,7 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved, layout: Regi
 
     `batch` and `statics` are in `layout`; `params`, `saved` and the result are not.
     """
-    has_val = float(jnp.sum(batch.val_w)) > 0
-    refit = has_val and spec.refit_steps > 0
+    refit = refits(spec.refit, float(jnp.sum(batch.val_w)) > 0)
     if saved is not None and saved.final:
         p = saved.progress
         return FitResult(p.best_params, p.state, int(saved.phase1["best_step"]) if refit else
@@ -289,16 +273,14 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved, layout: Regi
     else:
         phase1, start_params = saved.phase1, params
     if refit:
-        refit_spec = refit_train_spec(spec)
-        all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
+        seed = refit_seed(spec.seed)
         resume = (layout.to_mesh(saved.progress) if saved is not None and saved.phase == 2
-                  else _start(start_params, refit_spec, spec.seed + 1, layout))
-        second = fit(start_params, all_train, statics, spec.model, spec.loss, refit_spec,
-                     seed=spec.seed + 1, on_call=saver(2, int(phase1["steps"]), phase1),
-                     resume=resume)
-        result = second._replace(best_step=int(phase1["best_step"]),
-                                 steps=int(phase1["steps"]) + second.steps,
-                                 fit_seconds=phase1["seconds"] + second.fit_seconds)
+                  else _start(start_params, spec.refit, seed, layout))
+        second = fit(start_params, refit_batch(batch), statics, spec.model, spec.loss, spec.refit,
+                     seed=seed, on_call=saver(2, int(phase1["steps"]), phase1), resume=resume)
+        result = joined(second, {"steps": int(phase1["steps"]),
+                                 "best_step": int(phase1["best_step"]),
+                                 "seconds": phase1["seconds"]})
     result = result._replace(params=layout.to_host(result.params),
                              state=layout.to_host(result.state))
     if ckpt is not None:
@@ -434,12 +416,6 @@ class LoadedRun:
         pred = predict_panel(self.spec.model, self.params, self.batch.x, self.batch.z, self.statics)
         return np.asarray(pred.y, np.float64) * self.scalers.kpi_mean[:, None], pred
 
-
-
-def budget_spec(cfg: dict) -> BudgetSpec:
-    b = cfg.get("budget") or {}
-    return BudgetSpec(window_weeks=int(b.get("window_weeks", 52)), total=b.get("total"),
-                      lower=b.get("lower", 0.5), upper=b.get("upper", 1.5))
 
 
 def channel_table(run: LoadedRun, w_used, weeks=None) -> pd.DataFrame:
@@ -651,6 +627,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     metrics.json is written last: it marks a finished run.
     """
+    check_config(cfg)  # before any data is read or anything computed
     initialize_distributed(mesh_spec(cfg))  # before any computation (multi-host jobs)
     run_dir = Path(run_dir)
     checkpoint_dir = run_dir / "checkpoints"  # shared by all processes of a multi-host job
@@ -665,7 +642,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     started = time.time()
     val_weeks = int(cfg["train"]["val_weeks"])
     panel, data_path, truth = load_data(cfg, run_dir, val_weeks)
-    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
+    spec = run_spec_for(cfg, panel)
     bspec = budget_spec(cfg)
     refresh_from, refresh_scale = refresh_settings(cfg)
     previous = None
@@ -790,7 +767,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     panel, data_path, _ = load_data(cfg, run_dir, int(cfg["train"]["val_weeks"]), generate=False)
     if info.get("data_sha256") and sha256(data_path) != info["data_sha256"]:
         raise DataError(f"data file '{data_path}' changed since the run (sha256 differs)")
-    spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
+    spec = run_spec_for(cfg, panel)
     scalers = Scalers.load(run_dir / "scalers.json")
     split, statics, batch, params = prepare(panel, scalers, spec, lift_tests_of(cfg, panel),
                                             continuation_of(info))

@@ -106,10 +106,10 @@ def test_ensemble_run_writes_intervals_and_reloads_members(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.ensemble_interval=1.5"], "model.ensemble_interval must be in"),
+    (["model.ensemble_interval=1.5"], r"model.ensemble_interval must be a finite number in \(0, 1\)"),
     (["model.ensemble_size=0"], "model.ensemble_size"),
     (["model.ensemble_size=2", "validate=backtest"], "validate=backtest fits one model"),
-    (["model.ensemble_size=2", "train.replica_threads=-1"], "train.replica_threads' must be >= 0"),
+    (["model.ensemble_size=2", "train.replica_threads=-1"], "train.replica_threads must be an integer >= 0"),
 ])
 def test_bad_ensemble_config_is_a_config_error(tmp_path, overrides, message):
     cfg = OmegaConf.to_container(_compose([*TINY, *overrides]), resolve=True)

@@ -52,7 +52,7 @@ class BudgetSpec:
     total: budget over the window in money (None = the current spend).
     lower / upper: multiplier bounds on each channel's current window spend;
     a dict maps channel names to bounds, with a "default" key for the others
-    (default 0.5 / 1.5).
+    (absent: the defaults below). Defaults are those of conf/budget/default.yaml.
     """
 
     window_weeks: int = 52
@@ -61,15 +61,17 @@ class BudgetSpec:
     upper: float | dict = 1.5
 
 
-def channel_bounds(value, channel_names, default: float, key: str) -> np.ndarray:
-    """Per-channel bound [C] from a number or a {name: bound, "default": bound} dict."""
+def channel_bounds(value, channel_names, key: str) -> np.ndarray:
+    """Per-channel bound [C] from a number or a {name: bound, "default": bound}
+    dict; `key` is "lower" or "upper" (a dict without "default" falls back to
+    BudgetSpec's)."""
     names = list(channel_names)
     if not isinstance(value, dict):
         return np.full(len(names), float(value))
     unknown = sorted(set(value) - set(names) - {"default"})
     if unknown:
         raise ConfigError(f"budget.{key} names unknown channel(s) {unknown}; channels are {names}")
-    fallback = float(value.get("default", default))
+    fallback = float(value.get("default", getattr(BudgetSpec(), key)))
     return np.array([float(value.get(n, fallback)) for n in names])
 
 
@@ -200,8 +202,8 @@ def optimise_budget(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kp
     if current_total <= 0:
         raise ConfigError(f"no spend in the planning window (last {n_weeks - start} weeks)")
     budget = current_total if bspec.total is None else float(bspec.total)
-    lower = channel_bounds(bspec.lower, names, 0.5, "lower")
-    upper = channel_bounds(bspec.upper, names, 1.5, "upper")
+    lower = channel_bounds(bspec.lower, names, "lower")
+    upper = channel_bounds(bspec.upper, names, "upper")
     if np.any(lower < 0) or np.any(lower > upper):
         raise ConfigError(f"budget bounds need 0 <= lower <= upper, got lower={lower.tolist()}, "
                           f"upper={upper.tolist()}")

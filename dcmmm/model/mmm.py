@@ -26,7 +26,10 @@ from dcmmm.model.saturation import HillSaturation, hill, hill_k, hill_s
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Static structure of the model (hashable; closed over by jitted code)."""
+    """Static structure of the model (hashable; closed over by jitted code).
+
+    Defaults are those of conf/model/default.yaml.
+    """
 
     n_channels: int
     n_controls: int
@@ -36,8 +39,8 @@ class ModelSpec:
     max_lag: int = 8
     graph_mode: str = "notears"
     dynamics_enabled: bool = True
-    hidden: int = 16
-    max_log_ratio: float = 0.5
+    hidden: int = 8
+    max_log_ratio: float = 1.0
     region_beta: bool = True
     region_controls: bool = True
     region_season: bool = True

@@ -27,12 +27,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Optimiser and schedule settings."""
+    """Optimiser and schedule settings (defaults: conf/train and conf/optim)."""
 
-    max_steps: int = 2000
+    max_steps: int = 1000
     steps_per_call: int = 50
-    patience: int = 600  # steps without a better validation score before stopping
-    learning_rate: float = 0.02
+    patience: int = 300  # steps without a better validation score before stopping
+    learning_rate: float = 0.05
     warmup_steps: int = 100
     end_lr_fraction: float = 0.05
     weight_decay: float = 1e-4

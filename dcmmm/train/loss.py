@@ -40,7 +40,7 @@ class LossSpec:
     shrinkage: float = 1e-3
     level_penalty: float = 0.05
     m_smoothness: float = 1.0
-    m_distance: float = 1e-2
+    m_distance: float = 1e-3
     graph_sem: float = 1.0
     graph_l1: float = 0.01
     graph_enabled: bool = True

@@ -48,6 +48,7 @@ from dcmmm.train.loop import (
     static_part,
 )
 from dcmmm.train.loss import Batch, LossSpec
+from dcmmm.train.phases import joined, refit_batch, refit_seed, refits
 from dcmmm.train.sharding import RegionLayout
 
 logger = logging.getLogger(__name__)
@@ -222,25 +223,21 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: 
                             layout: RegionLayout | None = None) -> tuple[ReplicaResult, dict]:
     """Both training phases of N replicas, each phase one vmapped program.
 
-    Phase 1 early-stops each replica on its own validation cells; phase 2
-    (`refit` given and every replica has validation cells) continues each
-    from its best parameters on all its training cells (fit_w + val_w, no
-    validation), as `run.fit_panel` does for one fit. Returns the combined
-    result (`best_step` of phase 1, `steps` of both) and phase 1's
-    {"steps", "best_step", "seconds", "refit", "params"} ("refit": phase 2 ran;
-    "params": each replica's best parameters of phase 1).
+    The schedule of `dcmmm.train.phases`, per replica: phase 1 early-stops
+    each replica on its own validation cells; phase 2 (`refit` given and every
+    replica has validation cells) continues each from its best parameters on
+    all its training cells. Returns the combined result (`best_step` of phase
+    1, `steps` of both) and phase 1's {"steps", "best_step", "seconds",
+    "refit", "params"} ("refit": phase 2 ran; "params": each replica's best
+    parameters of phase 1).
     """
     n = len(seeds)
     first = fit_replicas(params, batch, statics, spec, lspec, tspec, seeds, layout)
     has_val = bool(np.all(np.asarray(batch.val_w).reshape(n, -1).sum(axis=1) > 0))
     phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds,
-              "refit": refit is not None and has_val, "params": first.params}
+              "refit": refits(refit, has_val), "params": first.params}
     if not phase1["refit"]:
         return first, phase1
-    all_train = batch._replace(fit_w=batch.fit_w + batch.val_w, val_w=jnp.zeros_like(batch.val_w))
-    second = fit_replicas(first.params, all_train, statics, spec, lspec, refit,
-                          [int(s) + 1 for s in seeds], layout)
-    result = second._replace(best_step=first.best_step, steps=first.steps + second.steps,
-                             history=first.history + second.history,
-                             fit_seconds=first.fit_seconds + second.fit_seconds)
-    return result, phase1
+    second = fit_replicas(first.params, refit_batch(batch), statics, spec, lspec, refit,
+                          [refit_seed(s) for s in seeds], layout)
+    return joined(second, phase1)._replace(history=first.history + second.history), phase1
