@@ -1,9 +1,16 @@
 """dcmmm: a deep causal Marketing Mix Model in JAX/Flax.
 
 Data flows one way: ``dcmmm.data`` -> ``dcmmm.model`` -> ``dcmmm.train`` ->
-``dcmmm.analysis`` -> ``dcmmm.run`` (files on disk).
+``dcmmm.analysis`` -> ``dcmmm.run`` (files on disk); docs/design.md, "Layers".
+
+The public API is `__all__`: the errors, `load_run` and the `Fitted` model it
+returns, the analyses that take a `Fitted`, and the data layer's loader
+(`dcmmm.run.main` runs one experiment from a config dict, as `train.py`
+does). Names other than the errors are imported on first use, so
+``import dcmmm`` does not import JAX.
 """
 
+import importlib
 import os
 
 # jaxlib 0.10 on CPU returns wrong values, silently, from some fused reductions
@@ -17,14 +24,33 @@ if _XLA_FIX not in os.environ.get("XLA_FLAGS", ""):
 
 from dcmmm.errors import ConfigError, DataError, TrainingError  # noqa: E402
 
-__all__ = ["ConfigError", "DataError", "TrainingError"]
 __version__ = "0.1.0"
+
+# public name -> (module, name there)
+_LAZY = {
+    "load_run": ("dcmmm.loaded", "load_run"),
+    "Fitted": ("dcmmm.fitted", "Fitted"),
+    "analyse": ("dcmmm.outputs", "analyse"),
+    "incremental_effects": ("dcmmm.analysis.effects", "incremental_effects"),
+    "response_curves": ("dcmmm.analysis.curves", "response_curves"),
+    "what_if": ("dcmmm.analysis.budget", "what_if"),
+    "marginal_roi": ("dcmmm.analysis.budget", "marginal_roi"),
+    "optimise_budget": ("dcmmm.analysis.budget", "optimise_budget"),
+    "BudgetSpec": ("dcmmm.analysis.budget", "BudgetSpec"),
+    "DataSpec": ("dcmmm.data.panel", "DataSpec"),
+    "Panel": ("dcmmm.data.panel", "Panel"),
+    "load_panel": ("dcmmm.data.panel", "load_panel"),
+}
+
+__all__ = ["ConfigError", "DataError", "TrainingError", *_LAZY]
 
 
 def __getattr__(name):
-    # `dcmmm.load_run` without importing JAX on `import dcmmm`
-    if name in ("load_run", "LoadedRun"):
-        from dcmmm import run
-
-        return getattr(run, name)
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'dcmmm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -17,9 +17,10 @@ gradient and the random-walk penalty's gradient is zero at its initial 0, so
 it stays exactly 0 and a padded fold fits as the unpadded one would.
 """
 
+import logging
+from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -28,12 +29,23 @@ from dcmmm.analysis.metrics import backtest_table, forecast_scores
 from dcmmm.data.panel import MIN_FIT_WEEKS, Panel, with_holdout
 from dcmmm.data.scaling import Scalers, fit_scalers
 from dcmmm.errors import ConfigError
-from dcmmm.model.mmm import Statics, init_params, predict_panel
+from dcmmm.fitted import Fitted
+from dcmmm.fitting import (
+    Fit,
+    fit_inputs,
+    initial_params,
+    replica_fit,
+    save_final,
+    stops_on_non_finite,
+)
+from dcmmm.model.mmm import Statics, predict_panel
 from dcmmm.specs import RunSpec, ValidateSpec
-from dcmmm.train.inputs import Split, make_batch, make_split, make_statics
+from dcmmm.train.inputs import Split
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import ReplicaResult, fit_replicas_two_phases, replica, stack
 from dcmmm.train.sharding import region_layout
+
+logger = logging.getLogger(__name__)
 
 
 class Fold(NamedTuple):
@@ -91,20 +103,16 @@ def prepare_folds(panel: Panel, origins, spec: RunSpec) -> list:
     folds = []
     for panel_k, scalers, split, statics, batch in parts:
         statics = pad_level_basis(statics, n_knots)
-        params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
-                             np.asarray(batch.fit_w), statics)
+        params = initial_params(spec, batch, statics)
         folds.append(Fold(panel_k.n_train, panel_k, scalers, split, statics, batch, params))
     return folds
 
 
 def _fold_parts(panel: Panel, spec: RunSpec):
-    """Scalers, split, statics and batch of one fold's panel (as `run.prepare`)."""
+    """Scalers, split, statics and batch of one fold's panel: a fresh fit's
+    inputs (`fitting.fit_inputs`) with scalers of the weeks before its origin."""
     scalers = fit_scalers(panel, empty_regions=True)
-    split = make_split(panel, spec.val_weeks)
-    statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks,
-                           spec.graph.mode, spec.graph.forbid, spec.graph.require,
-                           level_weeks=split.n_train)
-    return panel, scalers, split, statics, make_batch(panel, scalers, split)
+    return (panel, scalers, *fit_inputs(panel, scalers, spec))
 
 
 def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
@@ -112,7 +120,7 @@ def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
 
     Phase 1 early-stops each fold on its own validation window; phase 2
     (`train.refit_steps` > 0) continues each fold from its best parameters on
-    all its training weeks, as `run.fit_panel` does for one split.
+    all its training weeks, as `fitting.fit_panel` does for one split.
     """
     params = stack([f.params for f in folds])
     batch = stack([f.batch for f in folds])
@@ -126,11 +134,11 @@ def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:
 def fold_prediction(fold: Fold, params: dict, spec: RunSpec) -> np.ndarray:
     """A fold's prediction [R, T] in KPI units."""
     pred = predict_panel(spec.model, params, fold.batch.x, fold.batch.z, fold.statics)
-    return np.asarray(pred.y, np.float64) * fold.scalers.kpi_mean[:, None]
+    return fold.scalers.unscale_kpi(np.asarray(pred.y, np.float64))
 
 
 def score_folds(folds: list, params: dict, spec: RunSpec, horizon_weeks: int) -> pd.DataFrame:
-    """backtest.csv: DESIGN section 7 metrics of dcmmm and the naive forecasts
+    """backtest.csv: the metrics of metrics.json for dcmmm and the naive forecasts
     per fold on the `horizon_weeks` after its origin, and their means.
 
     params: [K, ...] fitted parameters of the folds. `origin` is the period
@@ -143,3 +151,31 @@ def score_folds(folds: list, params: dict, spec: RunSpec, horizon_weeks: int) ->
                                       yhat, fold.scalers.kpi_mean))
         origins.append(fold.panel.period_labels()[fold.origin])
     return backtest_table(scores, origins)
+
+
+def fit_backtest(panel: Panel, scalers: Scalers, spec: RunSpec, vspec: ValidateSpec,
+                 checkpoint_dir: Path) -> Fit:
+    """Rolling-origin backtest (dcmmm.backtest): all folds as one vmapped fit.
+
+    The fitted model is the last fold's (the usual holdout split, saved as the
+    final checkpoint in `checkpoint_dir` so `load_run` works; `scalers` are the
+    panel's, as for a single fit), with
+    backtest.csv's table and a summary for metrics.json. A backtest is not
+    checkpointed along the way: an interrupted one starts again.
+    """
+    origins = fold_origins(panel.n_weeks, panel.holdout_weeks, spec.val_weeks, vspec)
+    folds = prepare_folds(panel, origins, spec)
+    logger.info("backtest: %d folds, origins at weeks %s", len(folds), list(origins))
+    with stops_on_non_finite():
+        fitted = fit_folds(folds, spec)
+    res = fitted.result
+    table = score_folds(folds, res.params, spec, vspec.horizon_weeks)
+    result, phase1 = replica_fit(res, fitted.phase1, -1)
+    save_final(checkpoint_dir, result, fitted.refit, phase1)
+    summary = {"folds": len(folds), "origins": [panel.period_labels()[o] for o in origins],
+               "horizon_weeks": vspec.horizon_weeks,
+               "best_step": [int(s) for s in res.best_step],
+               "steps": [int(s) for s in res.steps]}
+    last = folds[-1]
+    model = Fitted.of(spec, panel, scalers, result.params, last.batch, last.statics, last.split)
+    return Fit(model, result, table, summary)

@@ -213,8 +213,9 @@ def check_value(key: str, value):
 
 
 def check_config(cfg: dict) -> None:
-    """Check every key of a config (nested dict) against `KEYS`: unknown keys
-    and bad values raise one ConfigError naming the key."""
+    """Check every key of a config (nested dict) against `KEYS`, and the keys
+    that go together (mesh, validate, refresh, ensemble, lift tests): unknown
+    keys and bad values raise one ConfigError naming the key."""
     def walk(node: dict, prefix: str) -> None:
         for name, value in node.items():
             key = f"{prefix}{name}"
@@ -229,6 +230,17 @@ def check_config(cfg: dict) -> None:
         raise ConfigError(f"a config is a mapping of keys, got {type(cfg).__name__}")
     walk(cfg, "")
     mesh_spec(cfg)
+    backtest = _get(cfg, "validate.mode", "holdout") == "backtest"
+    ensemble = _get(cfg, "model.ensemble_size", 1) > 1
+    if _get(cfg, "refresh.from", None) and (backtest or ensemble):
+        raise ConfigError("refresh.from continues one fit: set model.ensemble_size=1 and "
+                          "validate=holdout (ensembles and backtests of a refresh are not built yet)")
+    if backtest and ensemble:
+        raise ConfigError("validate=backtest fits one model per fold: set "
+                          "model.ensemble_size=1 (or use validate=holdout)")
+    if backtest and lift_tests_path(cfg) is not None:
+        raise ConfigError("validate=backtest does not take lift tests (calibration.path) "
+                          "yet: backtest without them, or use validate=holdout")
 
 
 _ABSENT = object()

@@ -2,7 +2,7 @@
 
     python -m scripts.analyse outputs/2026-11-29/10-00-00 [--total 2e6] [--lower 0.7] [--upper 1.3] [--window-weeks 26]
 
-Loads the run (`dcmmm.load_run`: config, data, scalers, final parameters) and
+Loads the run (`dcmmm.load_run`: its fitted model) and
 rewrites dag.csv, channels.csv, channels_window.csv, response_curves*.csv,
 budget.csv, budget_summary.json and report.html in that directory. Budget
 options default to the run's `budget` config.
@@ -14,8 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
+import dcmmm
+from dcmmm.config import budget_spec
 from dcmmm.errors import ConfigError, DataError
-from dcmmm.run import analyse, budget_spec, load_run
+from dcmmm.rundir import CONFIG, read_json
 
 
 def main(argv=None) -> int:
@@ -28,11 +30,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        run = load_run(args.run_dir)
-        bspec = budget_spec(run.config)
+        fitted = dcmmm.load_run(args.run_dir)
+        bspec = budget_spec(read_json(Path(args.run_dir) / CONFIG))
         changes = {k: v for k, v in {"total": args.total, "lower": args.lower, "upper": args.upper,
                                      "window_weeks": args.window_weeks}.items() if v is not None}
-        analyse(run, Path(args.run_dir), dataclasses.replace(bspec, **changes))
+        dcmmm.analyse(fitted, args.run_dir, dataclasses.replace(bspec, **changes))
     except (ConfigError, DataError) as err:
         print(f"dcmmm: error: {err}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@
 For every (regions R, weeks T, GRU hidden H) of the grid, a synthetic panel
 (`dcmmm.data.synthetic`, scenario `geo` with R and T replaced, 5 channels,
 2 controls) goes through the real code path: `load_panel`, `fit_scalers`,
-`dcmmm.run.prepare`, `dcmmm.train.loop.make_train_call` (the jitted call that
+`dcmmm.fitting.prepare`, `dcmmm.train.loop.make_train_call` (the jitted call that
 fuses `--steps` training steps with `lax.scan`). Each grid point runs in its own
 process, so compile caches and peak memory do not leak between points.
 
@@ -75,10 +75,10 @@ def measure_point(regions: int, weeks: int, hidden: int, steps: int, calls: int,
     import jax
 
     import dcmmm  # noqa: F401  (XLA flag of the jaxlib CPU fusion bug, before any computation)
-    from dcmmm.config import run_spec
+    from dcmmm.config import data_spec, run_spec
     from dcmmm.data import synthetic
     from dcmmm.data.scaling import fit_scalers
-    from dcmmm.run import data_spec, prepare
+    from dcmmm.fitting import prepare
     from dcmmm.train.loop import init_state, make_optimizer, make_train_call, static_part
 
     load_before = os.getloadavg()[0]

@@ -152,9 +152,9 @@ def load_dma():
     from omegaconf import OmegaConf
 
     import dcmmm  # noqa: F401
+    from dcmmm.config import data_spec
     from dcmmm.data.panel import load_panel
     from dcmmm.data.scaling import fit_scalers
-    from dcmmm.run import data_spec
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="config",

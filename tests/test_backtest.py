@@ -12,12 +12,13 @@ from omegaconf import OmegaConf
 
 import dcmmm
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
-from dcmmm.config import ValidateSpec, run_spec, validate_spec
+from dcmmm.config import data_spec, run_spec, validate_spec
 from dcmmm.data import synthetic
 from dcmmm.data.panel import load_panel
 from dcmmm.errors import ConfigError
-from dcmmm.run import data_spec, fit_panel
+from dcmmm.fitting import fit_panel
 from dcmmm.run import main as run_main
+from dcmmm.specs import ValidateSpec
 from dcmmm.train.loop import fit
 from dcmmm.train.replicas import fit_replicas, replica, replica_groups, stack
 from tests.test_run import TINY, _compose
@@ -100,9 +101,9 @@ def test_last_fold_is_the_holdout_run(setting):
     from dcmmm.data.scaling import fit_scalers
 
     panel = folds[-1].panel
-    params, *_, result = fit_panel(panel, fit_scalers(panel), spec)
+    result = fit_panel(panel, fit_scalers(panel), spec).result
     assert int(fitted.result.steps[-1]) == result.steps
-    for a, b in zip(_leaves(replica(fitted.result.params, -1)), _leaves(params)):
+    for a, b in zip(_leaves(replica(fitted.result.params, -1)), _leaves(result.params)):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
     # the earlier folds' level bases were padded to the last fold's width
     widths = [np.asarray(f.statics.level_basis).shape[1] for f in folds]

@@ -19,7 +19,9 @@ from dcmmm.ensemble import (
     zero_tests,
 )
 from dcmmm.errors import ConfigError
-from dcmmm.run import ZERO_COLUMNS, load_run, main, with_intervals, with_zero
+from dcmmm.intervals import ZERO_COLUMNS, with_intervals, with_zero
+from dcmmm.loaded import load_run
+from dcmmm.run import main
 from dcmmm.train.loop import fit
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.replicas import replica
@@ -99,8 +101,8 @@ def test_ensemble_run_writes_intervals_and_reloads_members(tmp_path):
     assert len(summary["lift_members"]) == 3
     assert summary["lift_members"][0] == pytest.approx(summary["lift"], rel=1e-3, abs=1.0)
     run = load_run(tmp_path)
-    assert jax.tree.leaves(run.members)[0].shape[0] == 3
-    for a, b in zip(jax.tree.leaves(replica(run.members, 0)), jax.tree.leaves(run.params)):
+    assert run.n_members == 3
+    for a, b in zip(jax.tree.leaves(replica(run.member_params, 0)), jax.tree.leaves(run.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert "Robustness: under the 3 ensemble members" in (tmp_path / "report.html").read_text()
 

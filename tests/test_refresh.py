@@ -8,13 +8,15 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dcmmm.config import run_spec
+from dcmmm.config import data_spec, run_spec
 from dcmmm.data import synthetic
 from dcmmm.data.panel import load_panel
 from dcmmm.errors import ConfigError, DataError
+from dcmmm.fitting import prepare
+from dcmmm.loaded import load_run
 from dcmmm.model.mmm import predict_panel
 from dcmmm.refresh import load_previous, map_level
-from dcmmm.run import data_spec, load_run, main, prepare
+from dcmmm.run import main
 from tests.test_run import _compose
 
 OLD_WEEKS, NEW_WEEKS = 60, 70

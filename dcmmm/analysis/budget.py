@@ -1,4 +1,4 @@
-"""Budget optimiser, what-if and marginal ROI (DESIGN section 5).
+"""Budget optimiser, what-if and marginal ROI (docs/design.md, "Decisions").
 
 A plan is one spend multiplier m_c per channel on its historical weekly spend
 inside the planning window (the last `window_weeks` weeks), so each channel
@@ -38,6 +38,7 @@ from dcmmm.analysis.plans import (
     week_mask_of,
 )
 from dcmmm.errors import ConfigError
+from dcmmm.fitted import Fitted
 from dcmmm.model.mmm import ModelSpec, Statics, predict_panel
 
 BIND_TOL = 1e-3  # a multiplier within this of a bound is reported as bound
@@ -127,16 +128,17 @@ def window_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mea
     return jnp.sum(y * keep * jnp.asarray(kpi_mean, y.dtype)[:, None])
 
 
-def plan_lift(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, multipliers,
-              window_weeks: int) -> float:
-    """KPI lift (KPI units) of the plan `multipliers` [C] over the current plan:
-    `window_kpi` of the plan minus that of multipliers 1, over the planning window
-    (the last `window_weeks` weeks) with the carry-over tail."""
-    x, z = jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32)
+def plan_lift(fitted: Fitted, multipliers, window_weeks: int) -> float:
+    """KPI lift (KPI units) of the plan `multipliers` [C] over the current plan
+    under a fitted model: `window_kpi` of the plan minus that of multipliers 1,
+    over the planning window (the last `window_weeks` weeks) with the
+    carry-over tail."""
+    spec, params, statics = fitted.model, fitted.params, fitted.statics
+    x, z = jnp.asarray(fitted.batch.x, jnp.float32), jnp.asarray(fitted.batch.z, jnp.float32)
     start = window_start(x.shape[1], window_weeks)
     extra = carryover_weeks(spec)
-    args = (spec, params, x, z, statics, jnp.asarray(w, jnp.float32),
-            jnp.asarray(kpi_mean, jnp.float32))
+    args = (spec, params, x, z, statics, jnp.asarray(fitted.graph, jnp.float32),
+            jnp.asarray(fitted.kpi_mean, jnp.float32))
     tail = tail_reference(spec, params, x, z, statics, start, extra) if extra > 0 else None
     plan = window_kpi(*args, jnp.asarray(multipliers, jnp.float32), start, extra, tail)
     current = window_kpi(*args, jnp.ones(x.shape[2], jnp.float32), start, extra, tail)
@@ -167,16 +169,14 @@ def project_budget(v, shares, budget, lower, upper, iters: int = 60):
     return jnp.clip(v + 0.5 * (lo + hi) * shares, lower, upper)
 
 
-def optimise_budget(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
-                    spend_rtc, channel_names, bspec: BudgetSpec, steps: int = 300):
+def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
     """Best spend multipliers for the planning window under a fixed budget.
 
-    x: [R, T, C] scaled activity; z: [R, T, K]; w: [C, C] thresholded graph;
-    kpi_mean: [R]; spend_rtc: [R, T, C] spend in money (None raises
-    ConfigError); channel_names: [C]; bspec: window, total and bounds; steps:
-    projected gradient steps. Channels without spend in the window stay at
-    multiplier 1. Raises ConfigError for unknown channel names in the bounds
-    or a total the bounds cannot meet.
+    The fitted model's panel spend ([R, T, C] money; none raises ConfigError)
+    and channels; bspec: window, total and bounds; steps: projected gradient
+    steps. Channels without spend in the window stay at multiplier 1. Raises
+    ConfigError for unknown channel names in the bounds or a total the bounds
+    cannot meet.
 
     Returns (table, summary). table columns: channel, current_spend,
     optimal_spend (money over the window), multiplier, lower, upper (multiplier
@@ -188,13 +188,15 @@ def optimise_budget(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kp
     current), total_budget, window_weeks, window_start (week index),
     carryover_weeks.
     """
+    spend_rtc = fitted.panel.spend
     if spend_rtc is None:
         raise ConfigError("the budget optimiser needs spend columns (data.spend)")
-    x = jnp.asarray(x, jnp.float32)
-    z = jnp.asarray(z, jnp.float32)
-    w = jnp.asarray(w, jnp.float32)
-    kpi_mean = jnp.asarray(kpi_mean, jnp.float32)
-    names = list(channel_names)
+    spec, params, statics = fitted.model, fitted.params, fitted.statics
+    x = jnp.asarray(fitted.batch.x, jnp.float32)
+    z = jnp.asarray(fitted.batch.z, jnp.float32)
+    w = jnp.asarray(fitted.graph, jnp.float32)
+    kpi_mean = jnp.asarray(fitted.kpi_mean, jnp.float32)
+    names = list(fitted.channels)
     n_weeks = x.shape[1]
     start = window_start(n_weeks, bspec.window_weeks)
     spend_c = np.asarray(spend_rtc, np.float64)[:, start:].sum(axis=(0, 1))  # [C]
@@ -296,9 +298,9 @@ def multiplier_vector(multipliers: dict, channel_names) -> np.ndarray:
     return np.array([float(multipliers.get(n, 1.0)) for n in names], np.float32)
 
 
-def what_if(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
-            multipliers: dict, channel_names, weeks=None) -> dict:
-    """KPI change of scaling channels' spend by `multipliers` ({name: m}, others 1).
+def what_if(fitted: Fitted, multipliers: dict, weeks=None) -> dict:
+    """KPI change of scaling channels' spend by `multipliers` ({name: multiplier},
+    others 1) under a fitted model.
 
     The multipliers act on `weeks` (boolean [T], None = all); the change is
     summed over regions and all weeks (carry-over inside the data included),
@@ -306,34 +308,35 @@ def what_if(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
     kpi_change_mediated}: total propagates through the graph to children,
     direct does not, mediated = total − direct.
     """
-    m = jnp.asarray(multiplier_vector(multipliers, channel_names))
+    plan = jnp.asarray(multiplier_vector(multipliers, fitted.channels))
+    x = jnp.asarray(fitted.batch.x, jnp.float32)
     week_mask = week_mask_of(weeks, x.shape[1])  # one compiled shape, weeks or not
-    total, direct = _what_if(spec, params, jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32),
-                             statics, jnp.asarray(w, jnp.float32),
-                             jnp.asarray(kpi_mean, jnp.float32), m, week_mask)
+    total, direct = _what_if(fitted.model, fitted.params, x,
+                             jnp.asarray(fitted.batch.z, jnp.float32), fitted.statics,
+                             jnp.asarray(fitted.graph, jnp.float32),
+                             jnp.asarray(fitted.kpi_mean, jnp.float32), plan, week_mask)
     total, direct = float(total), float(direct)
     return {"kpi_change_total": total, "kpi_change_direct": direct,
             "kpi_change_mediated": total - direct}
 
 
 @partial(jax.jit, static_argnames="spec")
-def _what_if(spec, params, x, z, statics, w, kpi_mean, m, week_mask):
-    """(total, direct) KPI change of the plan m [C] against the actual plan."""
+def _what_if(spec, params, x, z, statics, w, kpi_mean, plan, week_mask):
+    """(total, direct) KPI change of the multipliers `plan` [C] against the actual plan."""
     actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(x.shape[-1]))
-    return tuple(plan_kpi_change(spec, params, x, z, statics, w, m, kpi_mean, actual, week_mask,
-                                 propagate=p) for p in (True, False))
+    return tuple(plan_kpi_change(spec, params, x, z, statics, w, plan, kpi_mean, actual,
+                                 week_mask, propagate=p) for p in (True, False))
 
 
-def marginal_roi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, spend_rtc,
-                 weeks=None) -> np.ndarray:
+def marginal_roi(fitted: Fitted, weeks=None) -> np.ndarray:
     """mROI [C]: incremental KPI of a 1% spend increase in `weeks` / 1% of that spend.
 
-    x: [R, T, C]; spend_rtc: [R, T, C] money (None: all NaN); weeks: boolean
-    [T] (None = all). The KPI change is summed over regions and all weeks
-    (carry-over inside the data included); KPI units per unit of money, NaN
-    for a channel without spend in `weeks`.
+    weeks: boolean [T] (None = all). The KPI change is summed over regions and
+    all weeks (carry-over inside the data included); KPI units per unit of
+    money; all NaN without spend, NaN for a channel without spend in `weeks`.
     """
-    x = jnp.asarray(x, jnp.float32)
+    spend_rtc = fitted.panel.spend
+    x = jnp.asarray(fitted.batch.x, jnp.float32)
     n_ch = x.shape[-1]
     if spend_rtc is None:
         return np.full(n_ch, np.nan)
@@ -343,8 +346,9 @@ def marginal_roi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_m
     spend_c = spend.sum(axis=(0, 1))
     week_mask = week_mask_of(weeks, x.shape[1])  # one compiled shape, weeks or not
     inc = np.asarray(_one_percent_changes(
-        spec, params, x, jnp.asarray(z, jnp.float32), statics, jnp.asarray(w, jnp.float32),
-        jnp.asarray(kpi_mean, jnp.float32), week_mask), np.float64)
+        fitted.model, fitted.params, x, jnp.asarray(fitted.batch.z, jnp.float32), fitted.statics,
+        jnp.asarray(fitted.graph, jnp.float32), jnp.asarray(fitted.kpi_mean, jnp.float32),
+        week_mask), np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(spend_c > 0, inc / (MROI_STEP * spend_c), np.nan)
 
@@ -354,6 +358,6 @@ def _one_percent_changes(spec, params, x, z, statics, w, kpi_mean, week_mask):
     """KPI change [C] of raising each channel's spend by MROI_STEP in week_mask (vmapped)."""
     n_ch = x.shape[-1]
     actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(n_ch))
-    change = lambda m: plan_kpi_change(  # noqa: E731
-        spec, params, x, z, statics, w, m, kpi_mean, actual, week_mask)
+    change = lambda plan: plan_kpi_change(  # noqa: E731
+        spec, params, x, z, statics, w, plan, kpi_mean, actual, week_mask)
     return map_plans(change, 1.0 + MROI_STEP * jnp.eye(n_ch), x.shape[0] * x.shape[1])

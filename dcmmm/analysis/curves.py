@@ -1,4 +1,4 @@
-"""Response curves: incremental KPI as a channel's spend is scaled (DESIGN section 5).
+"""Response curves: incremental KPI as a channel's spend is scaled (docs/design.md, "Decisions").
 
 For channel c and spend multiplier m (others at 1), the incremental KPI is
 
@@ -22,7 +22,7 @@ import optax
 import pandas as pd
 
 from dcmmm.analysis.plans import map_plans, plan_kpi_change, plan_prediction, week_mask_of
-from dcmmm.model.mmm import ModelSpec, Statics
+from dcmmm.fitted import Fitted
 
 DEFAULT_MULTIPLIERS = np.round(np.arange(0, 3.01, 0.1), 2)
 HILL_K_RANGE = (0.02, 50.0)  # half saturation, in multipliers of the historical spend
@@ -44,44 +44,41 @@ def channel_totals(values, weeks=None) -> np.ndarray:
     return values.sum(axis=0)
 
 
-def response_curves(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
-                    spend_rc=None, multipliers=DEFAULT_MULTIPLIERS, weeks=None,
-                    activity_rc=None, channel_names=None) -> pd.DataFrame:
-    """Response curve of every channel, one row per (channel, multiplier).
+def response_curves(fitted: Fitted, multipliers=DEFAULT_MULTIPLIERS, weeks=None) -> pd.DataFrame:
+    """Response curve of every channel of a fitted model, one row per (channel, multiplier).
 
-    x: [R, T, C] scaled activity; z: [R, T, K]; w: [C, C] thresholded graph;
-    kpi_mean: [R] KPI per scaled unit; spend_rc: spend in money, [R, C] totals
-    or [R, T, C] weekly (summed over `weeks`), None without spend;
     multipliers: [M] spend multipliers; weeks: boolean [T] where the
-    multiplier acts (None = all weeks); activity_rc: activity in data units
-    ([R, C] or [R, T, C]) for the `activity` column (default: scaled x);
-    channel_names: [C] names for the `channel` column (default: indices).
+    multiplier acts (None = all weeks), and over which the historical spend
+    and activity are summed.
 
-    Columns: channel, multiplier, spend = m · historical spend (NaN without spend),
-    activity = m · historical activity, incremental_direct,
-    incremental_total (KPI units, summed over regions and weeks).
+    Columns: channel, multiplier, spend = multiplier · historical spend (money,
+    NaN without spend), activity = multiplier · historical activity (data
+    units), incremental_direct, incremental_total (KPI units, summed over
+    regions and weeks).
     """
-    x = jnp.asarray(x, jnp.float32)
-    z = jnp.asarray(z, jnp.float32)
+    panel = fitted.panel
+    x = jnp.asarray(fitted.batch.x, jnp.float32)
+    z = jnp.asarray(fitted.batch.z, jnp.float32)
     n_ch = x.shape[-1]
     mults = jnp.asarray(np.asarray(multipliers, np.float32))
-    spend_c = channel_totals(spend_rc, weeks) if spend_rc is not None else np.full(n_ch, np.nan)
-    activity_c = channel_totals(x if activity_rc is None else activity_rc, weeks)
+    spend_c = (channel_totals(panel.spend, weeks) if panel.spend is not None
+               else np.full(n_ch, np.nan))
+    activity_c = channel_totals(panel.media, weeks)
     eye = jnp.eye(n_ch, dtype=jnp.float32)
-    names = list(range(n_ch)) if channel_names is None else list(channel_names)
-    w = jnp.asarray(w, jnp.float32)
-    kpi_mean = jnp.asarray(kpi_mean, jnp.float32)
+    w = jnp.asarray(fitted.graph, jnp.float32)
+    kpi_mean = jnp.asarray(fitted.kpi_mean, jnp.float32)
     week_mask = week_mask_of(weeks, x.shape[1])  # one compiled shape, weeks or not
-    m = np.asarray(multipliers, np.float64)
+    scale = np.asarray(multipliers, np.float64)
     frames = []
     for c in range(n_ch):
         direct, total = np.asarray(_channel_curves(
-            spec, params, x, z, statics, w, kpi_mean, week_mask, eye[c], mults), np.float64)
+            fitted.model, fitted.params, x, z, fitted.statics, w, kpi_mean, week_mask, eye[c],
+            mults), np.float64)
         frames.append(pd.DataFrame({
-            "channel": names[c],
-            "multiplier": m,
-            "spend": m * spend_c[c],
-            "activity": m * activity_c[c],
+            "channel": panel.channels[c],
+            "multiplier": scale,
+            "spend": scale * spend_c[c],
+            "activity": scale * activity_c[c],
             "incremental_direct": direct,
             "incremental_total": total,
         }))

@@ -1,4 +1,4 @@
-"""Counterfactual effects of channels (DESIGN section 5).
+"""Counterfactual effects of channels (docs/design.md, "Decisions").
 
 Incremental effect of channel c = prediction with the actual plan minus the
 prediction with c's spend switched off, i.e. its own activity u_c removed
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dcmmm.analysis.plans import plan_prediction
-from dcmmm.model.mmm import ModelSpec, Statics
+from dcmmm.fitted import Fitted
 
 
 class Incremental(NamedTuple):
@@ -26,15 +26,16 @@ class Incremental(NamedTuple):
         return self.total - self.direct
 
 
-def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w,
-                        kpi_mean, weeks=None) -> Incremental:
-    """Direct and total incremental KPI per (region, channel).
+def incremental_effects(fitted: Fitted, weeks=None) -> Incremental:
+    """Direct and total incremental KPI per (region, channel) of a fitted model.
 
-    x: [R, T, C] scaled activity; w: [C, C] the thresholded graph; kpi_mean:
-    [R] KPI scale per region; weeks: boolean [T] (default all): the channel
-    is switched off in these weeks and the change is summed over them
-    (carry-over past the last week of data is not counted).
+    weeks: boolean [T] (default all): the channel is switched off in these
+    weeks and the change is summed over them (carry-over past the last week of
+    data is not counted). Uses the model's thresholded graph and scaled inputs;
+    KPI units.
     """
+    spec, params, statics, w = fitted.model, fitted.params, fitted.statics, fitted.graph
+    x, z, kpi_mean = fitted.batch.x, fitted.batch.z, fitted.kpi_mean
     n_weeks, n_ch = x.shape[1], x.shape[2]
     weeks = np.ones(n_weeks, bool) if weeks is None else np.asarray(weeks, bool)
     mask = jnp.asarray(weeks, jnp.float32)

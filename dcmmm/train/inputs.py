@@ -1,6 +1,6 @@
 """From a validated Panel and its Scalers to the model's arrays.
 
-Splits (DESIGN section 4): the last `holdout_weeks` weeks are the holdout
+Splits (docs/design.md, "Splits and training"): the last `holdout_weeks` weeks are the holdout
 (never fitted, never used for selection); the last `val_weeks` training weeks
 are the validation window for early stopping; the weeks before are fitted.
 """
@@ -22,6 +22,20 @@ from dcmmm.train.loss import Batch, LiftBatch
 class Split(NamedTuple):
     n_fit: int  # weeks [0, n_fit) are fitted
     n_train: int  # weeks [n_fit, n_train) are validation; [n_train, T) holdout
+
+    def cells(self, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The usable cells `mask` [R, T] of each part: {"train": fitted weeks,
+        "validation": the validation window, "holdout": the holdout}, [R, T] bool."""
+        week = np.arange(np.shape(mask)[1])[None, :]
+        return {"train": mask & (week < self.n_fit),
+                "validation": mask & (week >= self.n_fit) & (week < self.n_train),
+                "holdout": mask & (week >= self.n_train)}
+
+    def labels(self, n_weeks: int) -> np.ndarray:
+        """[T] "train", "validation" or "holdout" per week."""
+        week = np.arange(n_weeks)
+        return np.where(week < self.n_fit, "train",
+                        np.where(week < self.n_train, "validation", "holdout"))
 
 
 def make_split(panel: Panel, val_weeks: int) -> Split:
@@ -58,8 +72,7 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
     z = scalers.scale_controls(panel.z)
     y = np.where(panel.mask, scalers.scale_kpi(panel.y), 0.0)
     week = np.arange(panel.n_weeks)[None, :]
-    fit_w = panel.mask & (week < split.n_fit)
-    val_w = panel.mask & (week >= split.n_fit) & (week < split.n_train)
+    fit_w, val_w = (split.cells(panel.mask)[part] for part in ("train", "validation"))
     train_rows = panel.observed & (week < split.n_train)
     counts = np.maximum(train_rows.sum(axis=1), 1)[:, None]
     x_mean = (x * train_rows[..., None]).sum(axis=1) / counts

@@ -16,7 +16,8 @@ from dcmmm.analysis.budget import (
 )
 from dcmmm.analysis.plans import plan_kpi
 from dcmmm.errors import ConfigError
-from tests.analysis.conftest import with_betas
+from tests.analysis.conftest import arrays, with_betas, with_spend
+from tests.fixtures import fitted_of
 
 WINDOW = 20
 STEPS = 150  # one step count everywhere: the optimiser compiles once for these tests
@@ -25,8 +26,7 @@ N_PLANS = 256
 
 @pytest.fixture(scope="module")
 def optimum(problem):
-    return optimise_budget(*problem.model_args, problem.spend, problem.names,
-                           BudgetSpec(window_weeks=WINDOW), steps=STEPS)
+    return optimise_budget(problem, BudgetSpec(window_weeks=WINDOW), steps=STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def evaluate(problem):
     Independent of the optimiser's code path: `window_kpi` per plan, 8 plans at
     a time (lax.map over vmapped chunks), padded to one compiled shape.
     """
-    spec, _, x, z, statics, w, kpi_mean = problem.model_args
+    spec, _, x, z, statics, w, kpi_mean = arrays(problem)
     start, extra = window_start(x.shape[1], WINDOW), carryover_weeks(spec)
     weeks = np.arange(x.shape[1]) >= start
 
@@ -62,14 +62,14 @@ def evaluate(problem):
 
 def test_needs_spend(problem):
     with pytest.raises(ConfigError, match="needs spend"):
-        optimise_budget(*problem.model_args, None, problem.names, BudgetSpec())
+        optimise_budget(with_spend(problem, None), BudgetSpec())
 
 
 def test_plan_meets_budget_and_bounds_and_does_not_lose(optimum, problem, evaluate):
     table, summary = optimum
     assert list(table.columns) == ["channel", "current_spend", "optimal_spend", "multiplier",
                                    "lower", "upper", "bound", "mroi"]
-    current = problem.spend[:, -WINDOW:].sum(axis=(0, 1))
+    current = problem.panel.spend[:, -WINDOW:].sum(axis=(0, 1))
     np.testing.assert_allclose(table["current_spend"], current, rtol=1e-9)
     assert table["optimal_spend"].sum() == pytest.approx(current.sum(), rel=1e-4)
     assert np.all(table["multiplier"] >= 0.5 - 1e-6) and np.all(table["multiplier"] <= 1.5 + 1e-6)
@@ -80,7 +80,7 @@ def test_plan_meets_budget_and_bounds_and_does_not_lose(optimum, problem, evalua
     assert summary["current_kpi"] == pytest.approx(full[0], rel=1e-5)
     assert summary["optimal_kpi"] == pytest.approx(full[1], rel=1e-5)
     # the objective counts the carry-over past the data end, beyond the window weeks
-    assert summary["carryover_weeks"] == problem.spec.max_lag - 1
+    assert summary["carryover_weeks"] == problem.model.max_lag - 1
     assert np.all(full > window_only)
 
 
@@ -107,10 +107,10 @@ def test_matches_brute_force_for_two_channels(problem, evaluate, betas, binding)
     the optimiser's lift is within 1% of the best plan on a fine grid, at an
     interior optimum and at a corner."""
     prob = with_betas(problem, (*betas, 0.2))
-    spend = prob.spend.copy()
+    spend = prob.panel.spend.copy()
     spend[:, -WINDOW:, 2] = 0.0
     bspec = BudgetSpec(window_weeks=WINDOW, lower=0.3, upper={"default": 2.0, "radio": 1.8})
-    table, summary = optimise_budget(*prob.model_args, spend, prob.names, bspec, steps=STEPS)
+    table, summary = optimise_budget(with_spend(prob, spend), bspec, steps=STEPS)
     s = spend[:, -WINDOW:].sum(axis=(0, 1))
     lo = max(0.3, (s[:2].sum() - 1.8 * s[1]) / s[0])  # the feasible range of m_tv
     hi = min(2.0, (s[:2].sum() - 0.3 * s[1]) / s[0])
@@ -129,30 +129,29 @@ def test_matches_brute_force_for_two_channels(problem, evaluate, betas, binding)
 def test_interior_optimum_equalises_marginal_roi(problem):
     prob = with_betas(problem, (0.3, 0.25, 0.2))
     bspec = BudgetSpec(window_weeks=WINDOW, lower=0.05, upper=20.0)
-    table, _ = optimise_budget(*prob.model_args, prob.spend, prob.names, bspec, steps=STEPS)
+    table, _ = optimise_budget(prob, bspec, steps=STEPS)
     assert (table["bound"] == "none").all(), table
     mroi = table["mroi"].to_numpy()
     assert mroi.max() / mroi.min() - 1 < 0.02, table
 
 
 def test_total_override_dict_bounds_and_fixed_channels(problem):
-    spend = problem.spend.copy()
+    spend = problem.panel.spend.copy()
     spend[:, -WINDOW:, 1] = 0.0  # radio spends nothing in the window: it stays put
     current = spend[:, -WINDOW:].sum(axis=(0, 1))
     bspec = BudgetSpec(window_weeks=WINDOW, total=0.9 * current.sum(),
                        lower={"tv": 0.8, "default": 0.2}, upper=1.2)
-    table, summary = optimise_budget(*problem.model_args, spend, problem.names, bspec,
-                                     steps=STEPS)
+    table, summary = optimise_budget(with_spend(problem, spend), bspec, steps=STEPS)
     assert table["optimal_spend"].sum() == pytest.approx(0.9 * current.sum(), rel=1e-4)
     radio = table.set_index("channel").loc["radio"]
     assert radio["multiplier"] == 1.0 and radio["bound"] == "none" and np.isnan(radio["mroi"])
     assert table.set_index("channel").loc["tv", "multiplier"] >= 0.8 - 1e-6
     assert summary["total_budget"] == pytest.approx(0.9 * current.sum())
     with pytest.raises(ConfigError, match="budget.total"):
-        optimise_budget(*problem.model_args, spend, problem.names,
+        optimise_budget(with_spend(problem, spend),
                         BudgetSpec(window_weeks=WINDOW, total=5 * current.sum()))
     with pytest.raises(ConfigError, match="unknown channel"):
-        optimise_budget(*problem.model_args, spend, problem.names,
+        optimise_budget(with_spend(problem, spend),
                         BudgetSpec(window_weeks=WINDOW, lower={"print": 0.1}))
 
 
@@ -175,33 +174,32 @@ def test_projection_is_the_closest_feasible_point():
 
 
 def test_what_if_total_direct_mediated(problem, effects):
-    args = problem.model_args
-    out = what_if(*args, {"tv": 0.0}, problem.names)
+    out = what_if(problem, {"tv": 0.0})
     assert out["kpi_change_total"] == pytest.approx(-effects.total[:, 0].sum(), rel=1e-4)
     assert out["kpi_change_direct"] == pytest.approx(-effects.direct[:, 0].sum(), rel=1e-4)
     assert out["kpi_change_total"] == pytest.approx(
         out["kpi_change_direct"] + out["kpi_change_mediated"])
-    up = what_if(*args, {"tv": 1.3, "radio": 0.9}, problem.names, weeks=np.arange(40) >= 30)
+    up = what_if(problem, {"tv": 1.3, "radio": 0.9}, weeks=np.arange(40) >= 30)
     assert up["kpi_change_mediated"] > 0  # tv drives search
-    leaf = what_if(*args, {"search": 1.3}, problem.names)
+    leaf = what_if(problem, {"search": 1.3})
     assert leaf["kpi_change_mediated"] == pytest.approx(0.0, abs=1e-6 * leaf["kpi_change_total"])
-    assert what_if(*args, {}, problem.names)["kpi_change_total"] == 0.0
+    assert what_if(problem, {})["kpi_change_total"] == 0.0
     with pytest.raises(ConfigError, match="unknown channel"):
-        what_if(*args, {"print": 2.0}, problem.names)
+        what_if(problem, {"print": 2.0})
 
 
 def test_marginal_roi_is_the_derivative_per_unit_spend(problem):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     weeks = np.arange(40) >= 20
-    mroi = marginal_roi(*problem.model_args, problem.spend, weeks)
+    mroi = marginal_roi(problem, weeks)
     grad = jax.jit(jax.grad(
         lambda m: plan_kpi(spec, params, x, z, statics, w, m, kpi_mean, weeks)))(jnp.ones(3))
-    spend = problem.spend[:, weeks].sum(axis=(0, 1))
+    spend = problem.panel.spend[:, weeks].sum(axis=(0, 1))
     np.testing.assert_allclose(mroi, np.asarray(grad) / spend, rtol=2e-2)
-    assert np.isnan(marginal_roi(*problem.model_args, None)).all()
-    no_radio = problem.spend.copy()
+    assert np.isnan(marginal_roi(with_spend(problem, None))).all()
+    no_radio = problem.panel.spend.copy()
     no_radio[..., 1] = 0.0
-    assert np.isnan(marginal_roi(*problem.model_args, no_radio)[1])
+    assert np.isnan(marginal_roi(with_spend(problem, no_radio))[1])
 
 
 def test_marginal_roi_on_a_panel_past_2_15_cells(problem):
@@ -211,8 +209,8 @@ def test_marginal_roi_on_a_panel_past_2_15_cells(problem):
     tile = lambda a: jnp.tile(a, (100,) + (1,) * (a.ndim - 1))  # noqa: E731
     params = {"shared": problem.params["shared"],
               "region": jax.tree.map(tile, problem.params["region"])}
-    big = problem._replace(params=params, x=tile(problem.x), z=tile(problem.z),
-                           kpi_mean=np.tile(problem.kpi_mean, 100),
-                           spend=np.tile(problem.spend, (100, 1, 1)))
-    np.testing.assert_allclose(marginal_roi(*big.model_args, big.spend),
-                               marginal_roi(*problem.model_args, problem.spend), rtol=1e-3)
+    batch = jax.tree.map(tile, problem.batch)
+    big = fitted_of(problem.model, params, batch, problem.statics, problem.graph,
+                    np.tile(problem.kpi_mean, 100), np.tile(problem.panel.spend, (100, 1, 1)),
+                    problem.channels)
+    np.testing.assert_allclose(marginal_roi(big), marginal_roi(problem), rtol=1e-3)

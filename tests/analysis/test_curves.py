@@ -6,30 +6,31 @@ import pytest
 
 from dcmmm.analysis.curves import DEFAULT_MULTIPLIERS, fit_hill, fit_hill_curves, response_curves
 from dcmmm.analysis.plans import plan_kpi_change, plan_prediction
+from tests.analysis.conftest import arrays, with_spend
 
 MULTS = DEFAULT_MULTIPLIERS  # 0, 0.1, ..., 3
 
 
 @pytest.fixture(scope="module")
 def curves(problem):
-    return response_curves(*problem.model_args, spend_rc=problem.spend, multipliers=MULTS,
-                           channel_names=problem.names)
+    return response_curves(problem, multipliers=MULTS)
 
 
 def test_columns_and_sizes(curves, problem):
     assert list(curves.columns) == ["channel", "multiplier", "spend", "activity",
                                     "incremental_direct", "incremental_total"]
-    assert len(curves) == len(MULTS) * len(problem.names)
-    for c, name in enumerate(problem.names):
+    assert len(curves) == len(MULTS) * len(problem.channels)
+    for c, name in enumerate(problem.channels):
         one = curves[curves["channel"] == name]
-        np.testing.assert_allclose(one["spend"], MULTS * problem.spend[..., c].sum(), rtol=1e-9)
-        np.testing.assert_allclose(one["activity"], MULTS * np.asarray(problem.x)[..., c].sum(),
+        np.testing.assert_allclose(one["spend"], MULTS * problem.panel.spend[..., c].sum(),
+                                   rtol=1e-9)
+        np.testing.assert_allclose(one["activity"], MULTS * problem.panel.media[..., c].sum(),
                                    rtol=1e-6)
 
 
 def test_zero_at_zero_and_incremental_effects_at_one(curves, problem, effects):
     inc = effects
-    for c, name in enumerate(problem.names):
+    for c, name in enumerate(problem.channels):
         one = curves[curves["channel"] == name].set_index("multiplier")
         scale = one["incremental_total"].abs().max()
         assert one.loc[0.0, "incremental_total"] == pytest.approx(0.0, abs=1e-6 * scale)
@@ -49,7 +50,7 @@ def test_curves_are_monotone_and_mediation_only_for_parents(curves, problem):
 
 
 def test_vmap_equals_a_loop(curves, problem):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     change = jax.jit(lambda m, ref: plan_kpi_change(spec, params, x, z, statics, w, m, kpi_mean,
                                                     ref))
     off = jnp.array([0.0, 1.0, 1.0])
@@ -61,10 +62,10 @@ def test_vmap_equals_a_loop(curves, problem):
 
 
 def test_week_mask_and_missing_spend(curves, problem):
-    weeks = np.arange(problem.x.shape[1]) >= 30
-    late = response_curves(*problem.model_args, multipliers=MULTS, weeks=weeks)
+    weeks = np.arange(problem.panel.n_weeks) >= 30
+    late = response_curves(with_spend(problem, None), multipliers=MULTS, weeks=weeks)
     assert late["spend"].isna().all()
-    assert list(late["channel"].unique()) == [0, 1, 2]
+    assert list(late["channel"].unique()) == ["tv", "radio", "search"]
     on = late["multiplier"].to_numpy() > 0
     assert np.all(late["incremental_total"][on].to_numpy()
                   < curves["incremental_total"][on].to_numpy())

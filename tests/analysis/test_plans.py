@@ -13,10 +13,11 @@ from dcmmm.analysis.plans import (
     plan_prediction,
 )
 from dcmmm.model.mmm import predict_panel
+from tests.analysis.conftest import arrays
 
 
 def test_multiplier_one_reproduces_the_actual_plan_exactly(problem):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     ones = jnp.ones(x.shape[-1])
     np.testing.assert_array_equal(plan_activity(x, w, ones), x)
     np.testing.assert_array_equal(direct_plan_activity(x, w, ones), x)
@@ -28,7 +29,7 @@ def test_multiplier_one_reproduces_the_actual_plan_exactly(problem):
 
 
 def test_multiplier_zero_equals_incremental_effects(problem, effects):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     inc = effects
     actual = predict_panel(spec, params, x, z, statics).y
     for c in range(x.shape[-1]):
@@ -41,7 +42,7 @@ def test_multiplier_zero_equals_incremental_effects(problem, effects):
 
 
 def test_change_flows_to_children_through_the_graph(problem):
-    x, w = problem.x, problem.w
+    x, w = problem.batch.x, problem.graph
     m = jnp.array([1.5, 1.0, 1.0])
     total, direct = plan_activity(x, w, m), direct_plan_activity(x, w, m)
     np.testing.assert_allclose(total[..., 0] - x[..., 0], 0.5 * x[..., 0], rtol=1e-5)
@@ -54,13 +55,13 @@ def test_change_flows_to_children_through_the_graph(problem):
 @pytest.mark.parametrize("m", [0.0, 0.3, 3.0])
 def test_activity_is_never_negative(problem, m):
     w = np.array([[0.0, -0.8, 0.9], [0.0, 0.0, -1.5], [0.0, 0.0, 0.0]])
-    mult = jnp.full(problem.x.shape[-1], m)
-    assert float(plan_activity(problem.x, w, mult).min()) >= 0.0
-    assert float(direct_plan_activity(problem.x, w, mult).min()) >= 0.0
+    mult = jnp.full(problem.batch.x.shape[-1], m)
+    assert float(plan_activity(problem.batch.x, w, mult).min()) >= 0.0
+    assert float(direct_plan_activity(problem.batch.x, w, mult).min()) >= 0.0
 
 
 def test_multipliers_act_only_in_the_week_mask(problem):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     weeks = np.arange(x.shape[1]) >= 30
     m = jnp.array([2.0, 0.5, 1.0])
     planned = plan_activity(x, w, m, weeks)
@@ -72,7 +73,7 @@ def test_multipliers_act_only_in_the_week_mask(problem):
 
 
 def test_plan_kpi_is_jittable_and_differentiable(problem):
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     weeks = np.arange(x.shape[1]) >= 20
 
     def f(m):
@@ -91,7 +92,7 @@ def test_plan_kpi_is_jittable_and_differentiable(problem):
 
 
 def test_extension_continues_the_calendar_and_keeps_the_past(problem):
-    spec, params, x, z, statics, _, _ = problem.model_args
+    spec, params, x, z, statics, _, _ = arrays(problem)
     short = statics._replace(fourier=statics.fourier[:30], trend=statics.trend[:30],
                              level_basis=statics.level_basis[:30])
     extended = extend_statics(short, 10)

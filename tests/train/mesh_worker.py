@@ -18,8 +18,8 @@ import dcmmm  # noqa: F401  (appends its XLA flag to the device-count flag befor
 from dcmmm.config import MeshSpec, run_spec
 from dcmmm.data.scaling import fit_scalers
 from dcmmm.ensemble import fit_ensemble
-from dcmmm.model.mmm import predict_panel
-from dcmmm.run import fit_panel, load_data, prepare
+from dcmmm.fitting import fit_panel, prepare
+from dcmmm.rundir import load_data
 from dcmmm.train.replicas import stack
 from dcmmm.train.sharding import region_layout
 from tests.test_run import TINY, _compose
@@ -36,7 +36,7 @@ class CompileCounter(logging.Handler):
 
 
 def prepare_for(panel, scalers, spec):
-    """(statics, batch, params) of `run.prepare`."""
+    """(statics, batch, params) of `fitting.prepare`."""
     _, statics, batch, params = prepare(panel, scalers, spec)
     return statics, batch, params
 
@@ -52,15 +52,16 @@ def main(out: Path, n_regions: int) -> dict:
         f"data.n_regions={n_regions}", "train.max_steps=12", "train.steps_per_call=4",
         "train.refit_steps=4", "train.progress=false"]
     cfg = OmegaConf.to_container(_compose(overrides), resolve=True)
-    panel, _, _ = load_data(cfg, out / "data", int(cfg["train"]["val_weeks"]))
+    panel, _, _ = load_data(cfg, out)
     scalers = fit_scalers(panel)
     spec = run_spec(cfg, panel.n_channels, panel.n_controls, panel.channels, panel.spend is not None)
     fits = {}
     for name in ("single", "regions"):
         s = dataclasses.replace(spec, mesh=MeshSpec(name))
         before = counter.count
-        params, batch, statics, _, result = fit_panel(panel, scalers, s, out / name / "ckpt", 8)
-        pred = predict_panel(s.model, params, batch.x, batch.z, statics).y
+        fit = fit_panel(panel, scalers, s, out / name / "ckpt", 8)
+        params, result, batch = fit.fitted.params, fit.result, fit.fitted.batch
+        pred = fit.fitted.prediction().y
         fits[name] = (params, np.asarray(pred), result, counter.count - before)
     (p1, y1, r1, _), (p2, y2, r2, compiles) = fits["single"], fits["regions"]
     assert r1.steps == r2.steps and r1.best_step == r2.best_step, (r1.steps, r2.steps)

@@ -9,7 +9,7 @@ from dcmmm.analysis.plans import plan_prediction
 from dcmmm.model.mmm import predict_panel
 from dcmmm.train.loop import TrainSpec, fit
 from dcmmm.train.loss import LiftBatch, LossSpec, loss_terms, model_lifts
-from tests.analysis.conftest import make_problem
+from tests.analysis.conftest import arrays, make_problem
 from tests.fixtures import tiny_problem
 
 
@@ -30,11 +30,11 @@ def lift_batch(n_regions, n_weeks, n_channels, channel, weeks, lift, se, kpi_mea
 @pytest.mark.parametrize("channel", [0, 2])
 def test_model_lift_equals_incremental_effect_of_the_same_intervention(channel):
     problem = make_problem()
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     n_regions, n_weeks, n_channels = x.shape
     weeks = np.zeros(n_weeks, bool)
     weeks[10:18] = True
-    inc = incremental_effects(spec, params, x, z, statics, w, kpi_mean, weeks=weeks)
+    inc = incremental_effects(problem, weeks=weeks)
     regions = [1.0, 0.0, 1.0]
     lifts = lift_batch(n_regions, n_weeks, n_channels, channel, slice(10, 18), 0.0, 1.0, kpi_mean,
                        regions)
@@ -52,7 +52,7 @@ def test_a_cool_down_adds_the_carry_over_after_the_window():
     the predictions' difference over those weeks (an oracle), more than the
     window alone by the carry-over the adstock spreads past week 17."""
     problem = make_problem()
-    spec, params, x, z, statics, w, kpi_mean = problem.model_args
+    spec, params, x, z, statics, w, kpi_mean = arrays(problem)
     n_regions, n_weeks, n_channels = x.shape
     channel = 0
     _, _, batch, _ = tiny_problem()
