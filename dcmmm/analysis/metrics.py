@@ -1,4 +1,4 @@
-"""Fit metrics (DESIGN section 7) and naive baselines.
+"""Fit metrics (docs/design.md, "Outputs and metrics") and naive baselines.
 
 All metrics take KPI-unit arrays y, ŷ [R, T], a boolean cell mask [R, T] and
 the regions' training-week KPI means [R]:
@@ -13,11 +13,11 @@ the regions' training-week KPI means [R]:
 import numpy as np
 import pandas as pd
 
-from dcmmm.model.baseline import WEEKS_PER_YEAR
+from dcmmm.data.calendar import WEEKS_PER_YEAR
 
 
 def fit_metrics(y, yhat, mask, region_mean) -> dict:
-    """The metrics of DESIGN section 7 as floats (NaN when undefined)."""
+    """The metrics above as floats (NaN when undefined)."""
     y, yhat, mask = np.asarray(y, float), np.asarray(yhat, float), np.asarray(mask, bool)
     if not mask.any():
         return dict.fromkeys(["r2", "rmse", "mape", "scaled_rmse", "median_region_r2"], float("nan"))

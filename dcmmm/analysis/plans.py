@@ -1,4 +1,4 @@
-"""Spend plans as counterfactual activity (DESIGN section 5).
+"""Spend plans as counterfactual activity (docs/design.md, "Decisions").
 
 Activity is proportional to spend within a channel, so multiplying channel c's
 spend by m_c multiplies its own (spend-driven) activity u_c by m_c, where
@@ -17,7 +17,7 @@ differentiable in the multipliers (jit/grad/vmap friendly).
 import jax
 import jax.numpy as jnp
 
-from dcmmm.model.baseline import WEEKS_PER_YEAR
+from dcmmm.data.calendar import WEEKS_PER_YEAR
 from dcmmm.model.graph import own_activity, planned_activity
 from dcmmm.model.mmm import ModelSpec, Statics, predict_panel
 

@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a run (DESIGN section 7, `report.html`).
+"""One self-contained HTML report of a run (`report.html`; the README's "Outputs").
 
 Figures are drawn with matplotlib's object API (`matplotlib.figure.Figure`,
 no global backend) and embedded as base64 PNGs; styles are inline. The page
@@ -309,7 +309,7 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
                  refresh: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Path:
     """Write the report as one self-contained HTML file at `path`; returns the path.
 
-    Frames as the run directory writes them (DESIGN section 7): predictions
+    Frames as the run directory writes them (`dcmmm.tables`): predictions
     (region, date, split, actual, predicted), decomposition (region, date,
     components..., predicted), channels (channel, spend, incremental_*, roi,
     ...), curves (`response_curves` or None), dag (parent, child, weight),

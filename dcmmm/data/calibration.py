@@ -30,7 +30,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from dcmmm.data.panel import Panel, read_table
+from dcmmm.data.panel import Panel
+from dcmmm.data.reading import read_table
 from dcmmm.errors import DataError
 
 COLUMNS = ("channel", "region", "start", "end", "lift", "lift_se")

@@ -1,6 +1,6 @@
 """Scalers: per-region levels fitted on training weeks, exactly invertible.
 
-Scaling keeps levels (never shares of voice), DESIGN.md section 2:
+Scaling keeps levels (never shares of voice), docs/design.md, "Scaling":
 
     KPI       y_s[r, t]    = y[r, t] / kpi_mean[r]
     media     x_s[r, t, c] = x[r, t, c] / media_mean[r, c]

@@ -12,7 +12,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-WEEKS_PER_YEAR = 52.1775
+from dcmmm.data.calendar import WEEKS_PER_YEAR
 
 
 def fourier_features(week_of_year: np.ndarray, n_pairs: int) -> np.ndarray:

@@ -10,10 +10,11 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from dcmmm.data.calendar import WEEKS_PER_YEAR
 from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
 from dcmmm.data.scaling import Scalers
-from dcmmm.model.baseline import WEEKS_PER_YEAR, fourier_features, level_basis
+from dcmmm.model.baseline import fourier_features, level_basis
 from dcmmm.model.graph import allowed_edges
 from dcmmm.model.mmm import Statics
 from dcmmm.train.loss import Batch, LiftBatch

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_frames(n_regions=8, n_weeks=30, spend=True, edges=True):
-    """Frames shaped like the run directory's files (DESIGN section 7)."""
+    """Frames shaped like the run directory's files (the README's "Outputs")."""
     rng = np.random.default_rng(0)
     dates = pd.date_range("2023-01-02", periods=n_weeks, freq="7D").strftime("%Y-%m-%d")
     split = np.where(np.arange(n_weeks) < n_weeks - 8, "train", "holdout")

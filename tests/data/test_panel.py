@@ -1,4 +1,4 @@
-"""Panel loading and validation (DESIGN.md section 2)."""
+"""Panel loading and validation (docs/design.md, "Data")."""
 
 import logging
 import os
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcmmm.data.panel import WEEKS_PER_YEAR, DataSpec, Panel, load_panel, read_table
+from dcmmm.data.calendar import WEEKS_PER_YEAR
+from dcmmm.data.panel import DataSpec, Panel, load_panel
+from dcmmm.data.reading import read_table
 from dcmmm.errors import ConfigError, DataError
 
 DMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "data", "dma_panel.csv.gz")
@@ -154,7 +156,7 @@ def test_missing_cells_absent_row_and_nan_kpi(caplog):
     frame = make_frame()
     frame.loc[row(frame, "r0", 7), "sales"] = np.nan
     frame = frame.drop(index=[row(frame, "r1", 10), row(frame, "r1", 0)])
-    with caplog.at_level(logging.INFO, logger="dcmmm.data.panel"):
+    with caplog.at_level(logging.INFO, logger="dcmmm.data"):
         panel = load_panel(make_spec(), frame)
     assert panel.n_weeks == 40  # the grid is the whole calendar
     assert panel.missing_cells == {"r0": 1, "r1": 2}
@@ -182,7 +184,7 @@ def test_outage_runs_masked_or_kept(caplog):
         frame.loc[row(frame, "r1", w), "sales"] = 0.0
     for w in (20, 21):  # two zero weeks: not a run
         frame.loc[row(frame, "r2", w), "sales"] = 0.0
-    with caplog.at_level(logging.INFO, logger="dcmmm.data.panel"):
+    with caplog.at_level(logging.INFO, logger="dcmmm.data"):
         masked = load_panel(make_spec(), frame)
     assert masked.outages == (("r1", "2023-03-13", "2023-04-03", 4),)
     assert not masked.mask[1, 10:14].any() and masked.mask[1, 9] and masked.mask[1, 14]

@@ -1,0 +1,289 @@
+"""The simulation: a `World` drawn from a scenario and a seed, and the long
+table observed from it (`simulate`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dcmmm.data.synthetic.blocks import adstock_kernel, apply_adstock, hill, yearly_fourier
+from dcmmm.data.synthetic.scenarios import (
+    DATE_COLUMN,
+    DEFAULT_COST_PER_UNIT,
+    DEFAULT_SPEND_SHARE,
+    KPI_COLUMN,
+    REGION_COLUMN,
+    ScenarioConfig,
+    channel_default,
+    scenario,
+    topological_order,
+)
+from dcmmm.data.synthetic.truth import truth
+from dcmmm.data.synthetic.world import World
+from dcmmm.errors import ConfigError
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float, sd: float) -> np.ndarray:
+    """Stationary AR(1) along the last axis with marginal sd ``sd``."""
+    e = rng.standard_normal(shape)
+    out = np.empty(shape)
+    out[..., 0] = e[..., 0] * sd
+    innov = sd * np.sqrt(1.0 - phi**2)
+    for t in range(1, shape[-1]):
+        out[..., t] = phi * out[..., t - 1] + innov * e[..., t]
+    return out
+
+
+def _flights(rng: np.random.Generator, shape: tuple[int, ...], on: float, off: float) -> np.ndarray:
+    """0/1 on-off Markov bursts along the last axis (mean lengths ``on``, ``off`` weeks)."""
+    u = rng.random(shape)
+    state = np.empty(shape, dtype=bool)
+    state[..., 0] = rng.random(shape[:-1]) < on / (on + off)
+    for t in range(1, shape[-1]):
+        prev = state[..., t - 1]
+        state[..., t] = np.where(prev, u[..., t] >= 1.0 / on, u[..., t] < 1.0 / off)
+    return state.astype(np.float64)
+
+
+def _readonly(**arrays: np.ndarray) -> None:
+    for a in arrays.values():
+        a.flags.writeable = False
+
+
+def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
+    ss = np.random.SeedSequence([seed, 20220103])
+    rng_par, rng_spend, rng_ctrl = (np.random.default_rng(s) for s in ss.spawn(3))
+    R, T, B, C, L = cfg.n_regions, cfg.n_weeks, cfg.burn_in_weeks, len(cfg.channels), cfg.max_lag
+    TT = B + T
+    ch = cfg.channels
+    cidx = {c: i for i, c in enumerate(ch)}
+    dates = pd.date_range(cfg.start_date, periods=T, freq="W-MON")
+    dates_all = pd.date_range(
+        pd.Timestamp(cfg.start_date) - pd.Timedelta(weeks=B), periods=TT, freq="W-MON"
+    )
+
+    def unif(r: tuple[float, float], size=None):
+        return rng_par.uniform(r[0], r[1], size)
+
+    # ---- parameters ----
+    log_size = rng_par.normal(0.0, cfg.region_size_sigma, R)
+    size_r = np.exp(log_size - log_size.mean())
+    regions = tuple(f"r{r:03d}" for r in range(R))
+
+    families = cfg.families
+    adstock_params = []
+    for c in ch:
+        fam = families[c]
+        if fam == "geometric":
+            p = {"decay": float(unif(cfg.geometric_decay))}
+        elif fam == "delayed":
+            p = {"decay": float(unif(cfg.delayed_decay)), "delay": float(unif(cfg.delayed_delay))}
+        else:
+            p = {"shape": float(unif(cfg.weibull_shape)), "scale": float(unif(cfg.weibull_scale))}
+        adstock_params.append((fam, p))
+    kernels = np.stack([adstock_kernel(f, p, L) for f, p in adstock_params])
+    hill_k = unif(cfg.hill_k, C)
+    hill_s = unif(cfg.hill_s, C)
+    media_share = float(unif(cfg.media_share))
+    active = np.array([c not in cfg.null_channels for c in ch])
+    # Media KPI share per channel = spend share x a lognormal relative ROI, so
+    # true ROIs spread around media_share / spend_ratio (about 0.7x to 1.5x).
+    spend_share = np.array([channel_default(DEFAULT_SPEND_SHARE, c) for c in ch])
+    spend_share = spend_share / spend_share.sum()
+    contrib_share = np.where(active, spend_share * np.exp(rng_par.normal(0.0, 0.45, C)), 0.0)
+    contrib_share = contrib_share / max(contrib_share.sum(), 1e-300)
+    beta_dev = rng_par.normal(0.0, cfg.beta_region_sd, (R, C))
+    beta_dev = np.exp(beta_dev - beta_dev.mean(axis=0))
+    intercept_dev = rng_par.normal(0.0, 0.05, R)
+    intercept_r = (1.0 - media_share) * np.exp(intercept_dev - intercept_dev.mean())
+    trend = float(unif(cfg.trend_per_year))
+    season_raw = rng_par.normal(0.0, 1.0, 4) * np.array([1.0, 1.0, 0.5, 0.5])
+    shape_all = yearly_fourier(dates_all, 2) @ season_raw
+    amp = float(unif(cfg.season_amplitude))
+    season_coef = season_raw * amp / np.abs(shape_all).max()
+    season_scale_r = np.exp(rng_par.normal(0.0, 0.2, R)) if R > 1 else np.ones(1)
+    elasticity = float(unif(cfg.price_elasticity))
+    promo_lift = float(unif(cfg.promo_lift))
+    cost_c = np.array([channel_default(DEFAULT_COST_PER_UNIT, c) for c in ch]) * np.exp(
+        rng_par.normal(0, 0.2, C)
+    )
+    eff_tc = np.ones((T, C))
+    for c, e0, e1 in cfg.drift:
+        eff_tc[:, cidx[c]] = np.linspace(e0, e1, T)
+
+    # ---- spend ----
+    season_std = (yearly_fourier(dates_all, 2) @ season_coef) / amp  # in [-1, 1]
+    market = _ar1(rng_spend, (TT,), 0.85, 0.25)[None] + _ar1(rng_spend, (R, TT), 0.7, 0.15)
+    loading = rng_spend.uniform(0.6, 1.2, C)
+    noise = _ar1(rng_spend, (R, C, TT), 0.5, 0.2)
+    mix = np.exp(rng_spend.normal(0.0, 0.1, (R, C)))
+    duty = cfg.flight_on_weeks / (cfg.flight_on_weeks + cfg.flight_off_weeks)
+    national = _flights(rng_spend, (C, TT), cfg.flight_on_weeks, cfg.flight_off_weeks)
+    regional = _flights(rng_spend, (R, C, TT), cfg.flight_on_weeks, cfg.flight_off_weeks)
+    follows_national = rng_spend.random((R, C, 1)) < (0.6 if R > 1 else 1.0)
+    on = np.where(follows_national, national[None], regional)  # [R, C, TT]
+    flighted = np.array([c in cfg.flighted for c in ch])
+    on[:, ~flighted, :] = 1.0
+    if cfg.collinear is not None:
+        a, b = cidx[cfg.collinear[0]], cidx[cfg.collinear[1]]
+        on[:, b] = on[:, a]
+        loading[b] = loading[a]
+        noise[:, b] = noise[:, a] + rng_spend.normal(0.0, 0.05, (R, TT))
+    log_level = (
+        loading[None, :, None] * market[:, None, :] + 0.5 * season_std[None, None, :] + noise
+    )
+    level = np.exp(log_level - log_level.mean(axis=2, keepdims=True))
+    weekly = cfg.spend_ratio * cfg.kpi_scale * size_r[:, None] * spend_share[None] * mix  # [R, C]
+    spend_rct = weekly[:, :, None] * level * on / np.where(flighted, duty, 1.0)[None, :, None]
+    if cfg.null_follows is not None and cfg.null_follows[0] in cidx:
+        lead, strength = cidx[cfg.null_follows[0]], cfg.null_follows[1]
+        lead_on = on[:, lead, :]
+        for c in cfg.null_channels:
+            if c in cidx:
+                spend_rct[:, cidx[c]] *= (1.0 + strength * lead_on) / (
+                    1.0 + strength * lead_on.mean()
+                )
+    spend_all = np.transpose(spend_rct, (0, 2, 1)).copy()  # [R, TT, C]
+    cost_all = cost_c[None, None, :] * np.exp(rng_spend.normal(0.0, 0.03, (R, TT, C)))
+    own_all = spend_all / cost_all
+
+    # ---- graph: w_pc in scaled units -> raw-unit factors per region ----
+    order = tuple(topological_order(ch, cfg.edges, cfg.name))
+    edge_rcc = np.zeros((R, C, C))
+    mean_total = np.zeros((R, C))
+    for c in order:
+        ins = [(cidx[p], w) for p, cc, w in cfg.edges if cidx[cc] == c]
+        own_mean = own_all[:, B:, c].mean(axis=1)
+        mean_total[:, c] = own_mean / (1.0 - sum(w for _, w in ins))
+        for p, w in ins:
+            edge_rcc[:, p, c] = w * mean_total[:, c] / mean_total[:, p]
+
+    # ---- controls ----
+    price_ref_r = rng_ctrl.uniform(8.0, 12.0, R)
+    promo_nat = rng_ctrl.random(T) < cfg.promo_rate
+    promo_reg = rng_ctrl.random((R, T)) < cfg.promo_rate / 2
+    promo_rt = (promo_nat[None] | promo_reg).astype(np.float64)
+    price_rt = (
+        price_ref_r[:, None] * np.exp(_ar1(rng_ctrl, (R, T), 0.8, 0.03)) * (1.0 - 0.05 * promo_rt)
+    )
+    price_rt = np.round(price_rt, 2)
+
+    world = World(
+        config=cfg,
+        seed=seed,
+        dates=dates,
+        regions=regions,
+        size_r=size_r,
+        spend_all=spend_all,
+        cost_all=cost_all,
+        own_all=own_all,
+        edge_rcc=edge_rcc,
+        order=order,
+        driven_all=np.zeros_like(own_all),
+        activity_all=np.zeros_like(own_all),
+        kernels=kernels,
+        adstock_params=tuple(adstock_params),
+        act_mean_rc=np.ones((R, C)),
+        hill_k=hill_k,
+        hill_s=hill_s,
+        beta_c=np.zeros(C),
+        beta_rc=np.zeros((R, C)),
+        eff_tc=eff_tc,
+        intercept_r=intercept_r,
+        trend_per_year=trend,
+        season_coef=season_coef,
+        season_scale_r=season_scale_r,
+        price_rt=price_rt,
+        promo_rt=promo_rt,
+        price_ref_r=price_ref_r,
+        price_elasticity=elasticity,
+        promo_lift=promo_lift,
+    )
+    # Fill in the quantities that depend on the world's own functions.
+    activity_all, driven_all = world.propagate(own_all)
+    act_mean_rc = activity_all[:, B:].mean(axis=1)
+    act_mean_rc = np.where(act_mean_rc > 0, act_mean_rc, 1.0)
+    a = apply_adstock(activity_all, kernels)[:, B:]
+    h = hill(a / act_mean_rc[:, None, :], hill_k, hill_s)
+    mean_h = (beta_dev[:, None, :] * eff_tc[None] * h).mean(axis=(0, 1))
+    beta_c = np.where(active, media_share * contrib_share / np.maximum(mean_h, 1e-12), 0.0)
+    beta_rc = beta_c[None] * beta_dev
+    for name, value in dict(
+        driven_all=driven_all,
+        activity_all=activity_all,
+        act_mean_rc=act_mean_rc,
+        beta_c=beta_c,
+        beta_rc=beta_rc,
+    ).items():
+        object.__setattr__(world, name, value)
+    _readonly(
+        size_r=size_r,
+        spend_all=spend_all,
+        cost_all=cost_all,
+        own_all=own_all,
+        edge_rcc=edge_rcc,
+        driven_all=driven_all,
+        activity_all=activity_all,
+        kernels=kernels,
+        act_mean_rc=act_mean_rc,
+        hill_k=hill_k,
+        hill_s=hill_s,
+        beta_c=beta_c,
+        beta_rc=beta_rc,
+        eff_tc=eff_tc,
+        intercept_r=intercept_r,
+        season_coef=season_coef,
+        season_scale_r=season_scale_r,
+        price_rt=price_rt,
+        promo_rt=promo_rt,
+        price_ref_r=price_ref_r,
+    )
+    return world
+
+
+def _frame(world: World, rng_noise: np.random.Generator) -> pd.DataFrame:
+    cfg = world.config
+    R, T = len(world.regions), len(world.dates)
+    mean_kpi = world.expected_kpi()
+    sd_r = cfg.noise_sd * mean_kpi.mean(axis=1)
+    sales = mean_kpi + sd_r[:, None] * rng_noise.standard_normal((R, T))
+    # Only reachable with a very large noise_sd: a KPI cannot be negative.
+    sales = np.maximum(sales, 0.0)
+    cols: dict[str, Any] = {DATE_COLUMN: np.tile(world.dates.to_numpy(), R)}
+    if cfg.region_column:
+        cols[REGION_COLUMN] = np.repeat(np.array(world.regions), T)
+    cols[KPI_COLUMN] = sales.reshape(-1)
+    for i, c in enumerate(cfg.channels):
+        cols[c] = world.activity[:, :, i].reshape(-1)
+    for i, c in enumerate(cfg.channels):
+        cols[f"{c}_spend"] = world.spend[:, :, i].reshape(-1)
+    cols["price"] = world.price_rt.reshape(-1)
+    cols["promo"] = world.promo_rt.reshape(-1)
+    return pd.DataFrame(cols)
+
+
+def simulate(
+    config: ScenarioConfig | str, seed: int = 0
+) -> tuple[pd.DataFrame, dict[str, Any], World]:
+    """Simulate one panel.
+
+    Args:
+        config: a :class:`ScenarioConfig` or a scenario name.
+        seed: draws parameters, spend, controls and noise (independent streams).
+    Returns:
+        ``(frame, truth, world)``: the long frame (one row per region and week,
+        columns ``date, [region], sales, <channels>, <channel>_spend, price,
+        promo``; activity columns hold total activity), the truth dict of
+        :func:`truth`, and the :class:`World`.
+    """
+    cfg = scenario(config) if isinstance(config, str) else config
+    if not isinstance(cfg, ScenarioConfig):
+        raise ConfigError(
+            f"config must be a ScenarioConfig or a scenario name, got {type(config).__name__}"
+        )
+    world = _draw_world(cfg, int(seed))
+    rng_noise = np.random.default_rng(np.random.SeedSequence([int(seed), 20220103]).spawn(4)[3])
+    frame = _frame(world, rng_noise)
+    return frame, truth(world), world
