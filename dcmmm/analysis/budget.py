@@ -1,20 +1,20 @@
 """Budget optimiser, what-if and marginal ROI (docs/design.md, "Decisions").
 
-A plan is one spend multiplier m_c per channel on its historical weekly spend
+A plan is one spend multiplier μ_c per channel on its historical weekly spend
 inside the planning window (the last `window_weeks` weeks), so each channel
 keeps its flighting. With S_c the channel's current spend in the window, the
 optimiser solves
 
-    max_m  KPI(m)   s.t.  Σ_c m_c S_c = B,   lower_c ≤ m_c ≤ upper_c,
+    max_μ  KPI(μ)   s.t.  Σ_c μ_c S_c = B,   lower_c ≤ μ_c ≤ upper_c,
 
-where KPI(m) is the predicted KPI summed over the window weeks plus the
+where KPI(μ) is the predicted KPI summed over the window weeks plus the
 carry-over tail: the data are continued by max_lag − 1 weeks with no activity
 (controls held at their last week, calendar continued, level flat) and the
 media carried from the window into those weeks is added. It runs projected
 gradient ascent with `jax.grad` through the model: a normalised step along
 the gradient's component within the budget hyperplane, with a geometrically
 decaying step size, then the Euclidean projection onto {box ∩ hyperplane}
-(bisection on the Lagrange shift λ of m = clip(v + λ·S, lower, upper)). The
+(bisection on the Lagrange shift λ of μ = clip(v + λ·S, lower, upper)). The
 objective is not concave in general (S-shaped Hill curves), so the result is
 a local optimum reached from the current plan; it is never worse than the
 (projected) current plan, which is where the ascent starts.
@@ -83,12 +83,12 @@ def window_start(n_weeks: int, window_weeks: int) -> int:
     return max(n_weeks - int(window_weeks), 0)
 
 
-def carryover_weeks(spec: ModelSpec) -> int:
+def carryover_weeks(mspec: ModelSpec) -> int:
     """Weeks after the data end that the window's adstock still reaches (max_lag − 1)."""
-    return spec.max_lag - 1 if spec.adstock_enabled else 0
+    return mspec.max_lag - 1 if mspec.adstock_enabled else 0
 
 
-def window_prediction(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
+def window_prediction(mspec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
                       start: int, extra: int, propagate: bool = True):
     """ŷ[R, T + extra] (scaled) of the plan `multipliers` [C] acting on weeks ≥ start,
     with the data continued by `extra` weeks of no activity (`extend_inputs`)."""
@@ -96,20 +96,20 @@ def window_prediction(spec: ModelSpec, params: dict, x, z, statics: Statics, w, 
     plan = plan_activity if propagate else direct_plan_activity
     activity = plan(x, w, multipliers, weeks)
     x_e, z_e, statics_e = extend_inputs(activity, z, statics, extra)
-    return predict_panel(spec, params, x_e, z_e, statics_e).y
+    return predict_panel(mspec, params, x_e, z_e, statics_e).y
 
 
-def tail_reference(spec: ModelSpec, params: dict, x, z, statics: Statics, start: int,
+def tail_reference(mspec: ModelSpec, params: dict, x, z, statics: Statics, start: int,
                    extra: int):
     """ŷ[R, extra] after the data end with no activity from `start` on: the
     baseline that the carry-over tail is measured against."""
     x = jnp.asarray(x)
     keep = (jnp.arange(x.shape[1]) < start)[None, :, None]
     x_e, z_e, statics_e = extend_inputs(x * keep, z, statics, extra)
-    return predict_panel(spec, params, x_e, z_e, statics_e).y[:, x.shape[1]:]
+    return predict_panel(mspec, params, x_e, z_e, statics_e).y[:, x.shape[1]:]
 
 
-def window_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, multipliers,
+def window_kpi(mspec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean, multipliers,
                start: int, extra: int, tail_ref=None):
     """The optimiser's objective, a scalar in KPI units.
 
@@ -119,10 +119,10 @@ def window_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mea
     ≥ start, extra: carry-over weeks, tail_ref: [R, extra] (`tail_reference`).
     """
     n_weeks = x.shape[1]
-    y = window_prediction(spec, params, x, z, statics, w, multipliers, start, extra)
+    y = window_prediction(mspec, params, x, z, statics, w, multipliers, start, extra)
     if extra > 0:
         if tail_ref is None:
-            tail_ref = tail_reference(spec, params, x, z, statics, start, extra)
+            tail_ref = tail_reference(mspec, params, x, z, statics, start, extra)
         y = y.at[:, n_weeks:].add(-tail_ref)
     keep = (jnp.arange(y.shape[1]) >= start)[None, :]
     return jnp.sum(y * keep * jnp.asarray(kpi_mean, y.dtype)[:, None])
@@ -133,23 +133,23 @@ def plan_lift(fitted: Fitted, multipliers, window_weeks: int) -> float:
     under a fitted model: `window_kpi` of the plan minus that of multipliers 1,
     over the planning window (the last `window_weeks` weeks) with the
     carry-over tail."""
-    spec, params, statics = fitted.model, fitted.params, fitted.statics
+    mspec, params, statics = fitted.model, fitted.params, fitted.statics
     x, z = jnp.asarray(fitted.batch.x, jnp.float32), jnp.asarray(fitted.batch.z, jnp.float32)
     start = window_start(x.shape[1], window_weeks)
-    extra = carryover_weeks(spec)
-    args = (spec, params, x, z, statics, jnp.asarray(fitted.graph, jnp.float32),
+    extra = carryover_weeks(mspec)
+    args = (mspec, params, x, z, statics, jnp.asarray(fitted.graph, jnp.float32),
             jnp.asarray(fitted.kpi_mean, jnp.float32))
-    tail = tail_reference(spec, params, x, z, statics, start, extra) if extra > 0 else None
+    tail = tail_reference(mspec, params, x, z, statics, start, extra) if extra > 0 else None
     plan = window_kpi(*args, jnp.asarray(multipliers, jnp.float32), start, extra, tail)
     current = window_kpi(*args, jnp.ones(x.shape[2], jnp.float32), start, extra, tail)
     return float(plan - current)
 
 
 def project_budget(v, shares, budget, lower, upper, iters: int = 60):
-    """Euclidean projection of v[C] onto {Σ_c shares_c·m_c = budget, lower ≤ m ≤ upper}.
+    """Euclidean projection of v[C] onto {Σ_c shares_c·μ_c = budget, lower ≤ μ ≤ upper}.
 
-    The projection is m(λ) = clip(v + λ·shares, lower, upper) with λ such that
-    the budget holds; Σ shares·m(λ) is non-decreasing in λ, so λ is found by
+    The projection is μ(λ) = clip(v + λ·shares, lower, upper) with λ such that
+    the budget holds; Σ shares·μ(λ) is non-decreasing in λ, so λ is found by
     bisection (vectorised over channels). Channels with share 0 are clipped
     only. Assumes Σ shares·lower ≤ budget ≤ Σ shares·upper.
     """
@@ -181,8 +181,8 @@ def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
     Returns (table, summary). table columns: channel, current_spend,
     optimal_spend (money over the window), multiplier, lower, upper (multiplier
     bounds), bound ('lower' / 'upper' / 'none': which bound binds, tolerance
-    1e-3), mroi (∂KPI/∂m_c / S_c at the optimum: KPI per unit of money).
-    summary: current_kpi (the actual plan, m = 1), optimal_kpi (KPI over the
+    1e-3), mroi (∂KPI/∂μ_c / S_c at the optimum: KPI per unit of money).
+    summary: current_kpi (the actual plan, all multipliers 1), optimal_kpi (KPI over the
     window plus carry-over, KPI units), lift (= optimal − current; negative
     only when `total` is below the current spend), lift_pct (percent of
     current), total_budget, window_weeks, window_start (week index),
@@ -191,7 +191,7 @@ def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
     spend_rtc = fitted.panel.spend
     if spend_rtc is None:
         raise ConfigError("the budget optimiser needs spend columns (data.spend)")
-    spec, params, statics = fitted.model, fitted.params, fitted.statics
+    mspec, params, statics = fitted.model, fitted.params, fitted.statics
     x = jnp.asarray(fitted.batch.x, jnp.float32)
     z = jnp.asarray(fitted.batch.z, jnp.float32)
     w = jnp.asarray(fitted.graph, jnp.float32)
@@ -217,20 +217,20 @@ def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
                           f"the window allows {lo_total:g} to {hi_total:g}")
     shares = jnp.asarray(spend_c / current_total, jnp.float32)
     lr0 = 0.1 * max(float(np.max(upper_f - lower_f)), 1e-3)
-    m_opt, grad, current_kpi, lift = _ascend(
-        spec, params, x, z, statics, w, kpi_mean, shares, jnp.float32(budget / current_total),
+    mult_opt, grad, current_kpi, lift = _ascend(
+        mspec, params, x, z, statics, w, kpi_mean, shares, jnp.float32(budget / current_total),
         jnp.asarray(lower_f, jnp.float32), jnp.asarray(upper_f, jnp.float32), jnp.float32(lr0),
-        start=start, extra=carryover_weeks(spec), steps=int(steps))
-    m_opt, grad = np.asarray(m_opt, np.float64), np.asarray(grad, np.float64)
+        start=start, extra=carryover_weeks(mspec), steps=int(steps))
+    mult_opt, grad = np.asarray(mult_opt, np.float64), np.asarray(grad, np.float64)
     current_kpi, lift = float(current_kpi), float(lift)
 
     bound = np.where(fixed, "none", np.where(
-        m_opt - lower_f < BIND_TOL, "lower", np.where(upper_f - m_opt < BIND_TOL, "upper", "none")))
+        mult_opt - lower_f < BIND_TOL, "lower", np.where(upper_f - mult_opt < BIND_TOL, "upper", "none")))
     with np.errstate(divide="ignore", invalid="ignore"):
         mroi = np.where(fixed, np.nan, grad / np.where(fixed, 1.0, spend_c))
     table = pd.DataFrame({
-        "channel": names, "current_spend": spend_c, "optimal_spend": m_opt * spend_c,
-        "multiplier": m_opt, "lower": lower_f, "upper": upper_f, "bound": bound, "mroi": mroi,
+        "channel": names, "current_spend": spend_c, "optimal_spend": mult_opt * spend_c,
+        "multiplier": mult_opt, "lower": lower_f, "upper": upper_f, "bound": bound, "mroi": mroi,
     })
     summary = {
         "current_kpi": current_kpi,
@@ -240,13 +240,13 @@ def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
         "total_budget": budget,
         "window_weeks": n_weeks - start,
         "window_start": start,
-        "carryover_weeks": carryover_weeks(spec),
+        "carryover_weeks": carryover_weeks(mspec),
     }
     return table, summary
 
 
-@partial(jax.jit, static_argnames=("spec", "start", "extra", "steps"))
-def _ascend(spec, params, x, z, statics, w, kpi_mean, shares, target, lower, upper, lr0, *,
+@partial(jax.jit, static_argnames=("mspec", "start", "extra", "steps"))
+def _ascend(mspec, params, x, z, statics, w, kpi_mean, shares, target, lower, upper, lr0, *,
             start: int, extra: int, steps: int):
     """Projected gradient ascent of `window_kpi` from the (projected) current plan.
 
@@ -256,37 +256,37 @@ def _ascend(spec, params, x, z, statics, w, kpi_mean, shares, target, lower, upp
     there [C], KPI of the current plan, lift of the best plan over it).
     """
     n_ch = x.shape[-1]
-    tail_ref = tail_reference(spec, params, x, z, statics, start, extra)
+    tail_ref = tail_reference(mspec, params, x, z, statics, start, extra)
     value_and_grad = jax.value_and_grad(
-        lambda m: window_kpi(spec, params, x, z, statics, w, kpi_mean, m, start, extra, tail_ref))
+        lambda mult: window_kpi(mspec, params, x, z, statics, w, kpi_mean, mult, start, extra, tail_ref))
     free = shares > 0
     decay = 1e-3 ** (1.0 / max(steps - 1, 1))
-    m0 = project_budget(jnp.ones(n_ch), shares, target, lower, upper)
+    mult0 = project_budget(jnp.ones(n_ch), shares, target, lower, upper)
 
     def step(carry, k):
-        m, best_m, best_val = carry
-        val, g = value_and_grad(m)
+        mult, best_mult, best_val = carry
+        val, g = value_and_grad(mult)
         better = val > best_val
-        best_m, best_val = jnp.where(better, m, best_m), jnp.where(better, val, best_val)
+        best_mult, best_val = jnp.where(better, mult, best_mult), jnp.where(better, val, best_val)
         # the step follows the gradient within the budget hyperplane, normalised
         g = jnp.where(free, g, 0.0)
         tangent = g - jnp.sum(g * shares) / jnp.sum(shares * shares) * shares
         scale = jnp.max(jnp.abs(tangent))
         direction = jnp.where(scale > 0, tangent / jnp.where(scale > 0, scale, 1.0), 0.0)
-        m = project_budget(m + lr0 * decay**k * direction, shares, target, lower, upper)
-        return (m, best_m, best_val), None
+        mult = project_budget(mult + lr0 * decay**k * direction, shares, target, lower, upper)
+        return (mult, best_mult, best_val), None
 
-    init = (m0, m0, jnp.array(-jnp.inf, jnp.float32))
-    (m, best_m, best_val), _ = jax.lax.scan(step, init, jnp.arange(steps, dtype=jnp.float32))
-    best_m = jnp.where(value_and_grad(m)[0] > best_val, m, best_m)
-    grad = value_and_grad(best_m)[1]
+    init = (mult0, mult0, jnp.array(-jnp.inf, jnp.float32))
+    (mult, best_mult, best_val), _ = jax.lax.scan(step, init, jnp.arange(steps, dtype=jnp.float32))
+    best_mult = jnp.where(value_and_grad(mult)[0] > best_val, mult, best_mult)
+    grad = value_and_grad(best_mult)[1]
     ones = jnp.ones(n_ch)
-    current_y = window_prediction(spec, params, x, z, statics, w, ones, start, extra)
-    best_y = window_prediction(spec, params, x, z, statics, w, best_m, start, extra)
+    current_y = window_prediction(mspec, params, x, z, statics, w, ones, start, extra)
+    best_y = window_prediction(mspec, params, x, z, statics, w, best_mult, start, extra)
     keep = (jnp.arange(current_y.shape[1]) >= start)[None, :] * kpi_mean[:, None]
     lift = jnp.sum((best_y - current_y) * keep)  # per cell: exact for small lifts
-    current = window_kpi(spec, params, x, z, statics, w, kpi_mean, ones, start, extra, tail_ref)
-    return best_m, grad, current, lift
+    current = window_kpi(mspec, params, x, z, statics, w, kpi_mean, ones, start, extra, tail_ref)
+    return best_mult, grad, current, lift
 
 
 def multiplier_vector(multipliers: dict, channel_names) -> np.ndarray:
@@ -320,11 +320,11 @@ def what_if(fitted: Fitted, multipliers: dict, weeks=None) -> dict:
             "kpi_change_mediated": total - direct}
 
 
-@partial(jax.jit, static_argnames="spec")
-def _what_if(spec, params, x, z, statics, w, kpi_mean, plan, week_mask):
+@partial(jax.jit, static_argnames="mspec")
+def _what_if(mspec, params, x, z, statics, w, kpi_mean, plan, week_mask):
     """(total, direct) KPI change of the multipliers `plan` [C] against the actual plan."""
-    actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(x.shape[-1]))
-    return tuple(plan_kpi_change(spec, params, x, z, statics, w, plan, kpi_mean, actual,
+    actual = plan_prediction(mspec, params, x, z, statics, w, jnp.ones(x.shape[-1]))
+    return tuple(plan_kpi_change(mspec, params, x, z, statics, w, plan, kpi_mean, actual,
                                  week_mask, propagate=p) for p in (True, False))
 
 
@@ -353,11 +353,11 @@ def marginal_roi(fitted: Fitted, weeks=None) -> np.ndarray:
         return np.where(spend_c > 0, inc / (MROI_STEP * spend_c), np.nan)
 
 
-@partial(jax.jit, static_argnames="spec")
-def _one_percent_changes(spec, params, x, z, statics, w, kpi_mean, week_mask):
+@partial(jax.jit, static_argnames="mspec")
+def _one_percent_changes(mspec, params, x, z, statics, w, kpi_mean, week_mask):
     """KPI change [C] of raising each channel's spend by MROI_STEP in week_mask (vmapped)."""
     n_ch = x.shape[-1]
-    actual = plan_prediction(spec, params, x, z, statics, w, jnp.ones(n_ch))
+    actual = plan_prediction(mspec, params, x, z, statics, w, jnp.ones(n_ch))
     change = lambda plan: plan_kpi_change(  # noqa: E731
-        spec, params, x, z, statics, w, plan, kpi_mean, actual, week_mask)
+        mspec, params, x, z, statics, w, plan, kpi_mean, actual, week_mask)
     return map_plans(change, 1.0 + MROI_STEP * jnp.eye(n_ch), x.shape[0] * x.shape[1])

@@ -1,16 +1,16 @@
 """Response curves: incremental KPI as a channel's spend is scaled (docs/design.md, "Decisions").
 
-For channel c and spend multiplier m (others at 1), the incremental KPI is
+For channel c and spend multiplier μ (others at 1), the incremental KPI is
 
-    inc_c(m) = KPI(plan with m_c = m) − KPI(plan with m_c = 0),
+    inc_c(μ) = KPI(plan with μ_c = μ) − KPI(plan with μ_c = 0),
 
 summed over regions and all weeks (so carry-over inside the data counts), in
 KPI units; `total` propagates the change through the thresholded graph to
-the channels c drives, `direct` does not. At m = 1 these are the channel's
+the channels c drives, `direct` does not. At μ = 1 these are the channel's
 incremental effects. The multipliers of one channel are evaluated with
 `jax.vmap` (in chunks that keep each fused output small, `map_plans`).
 `fit_hill_curves` summarises each curve by a Hill curve
-top · m^s / (m^s + k^s) (Jin et al. 2017).
+top · μ^s / (μ^s + k^s) (Jin et al. 2017).
 """
 
 from functools import partial
@@ -85,30 +85,30 @@ def response_curves(fitted: Fitted, multipliers=DEFAULT_MULTIPLIERS, weeks=None)
     return pd.concat(frames, ignore_index=True)
 
 
-@partial(jax.jit, static_argnames="spec")
-def _channel_curves(spec, params, x, z, statics, w, kpi_mean, week_mask, onehot, mults):
+@partial(jax.jit, static_argnames="mspec")
+def _channel_curves(mspec, params, x, z, statics, w, kpi_mean, week_mask, onehot, mults):
     """Direct and total curve [2, M] of the channel `onehot` [C] at multipliers [M].
 
-    Each is Σ (ŷ(m) − ŷ(0)) · kpi_mean with the multipliers vmapped (in
+    Each is Σ (ŷ(μ) − ŷ(0)) · kpi_mean with the multipliers vmapped (in
     chunks, `map_plans`).
     """
     rows = 1.0 + (mults[:, None] - 1.0) * onehot[None, :]  # [M, C]
     out = []
     for propagate in (False, True):
-        reference = plan_prediction(spec, params, x, z, statics, w, 1.0 - onehot, week_mask,
+        reference = plan_prediction(mspec, params, x, z, statics, w, 1.0 - onehot, week_mask,
                                     propagate)
-        change = partial(plan_kpi_change, spec, params, x, z, statics, w, kpi_mean=kpi_mean,
+        change = partial(plan_kpi_change, mspec, params, x, z, statics, w, kpi_mean=kpi_mean,
                          reference=reference, weeks=week_mask, propagate=propagate)
-        out.append(map_plans(lambda m, change=change: change(multipliers=m), rows,
+        out.append(map_plans(lambda mult, change=change: change(multipliers=mult), rows,
                              x.shape[0] * x.shape[1]))
     return jnp.stack(out)
 
 
-def _hill(m, k, s):
-    """m^s / (m^s + k^s), 0 at m = 0 (gradient-safe), broadcasting."""
-    positive = m > 0
-    m_safe = jnp.where(positive, m, 1.0)
-    return jnp.where(positive, jax.nn.sigmoid(s * (jnp.log(m_safe) - jnp.log(k))), 0.0)
+def _hill(mult, k, s):
+    """μ^s / (μ^s + k^s) of multipliers `mult`, 0 at 0 (gradient-safe), broadcasting."""
+    positive = mult > 0
+    mult_safe = jnp.where(positive, mult, 1.0)
+    return jnp.where(positive, jax.nn.sigmoid(s * (jnp.log(mult_safe) - jnp.log(k))), 0.0)
 
 
 def _profile(y, g):
@@ -125,44 +125,44 @@ def _clip_theta(theta):
     return jnp.clip(theta, lo, hi)
 
 
-def _hill_sse(theta, m, y):
+def _hill_sse(theta, mult, y):
     """Profiled SSE of the Hill fit at theta = (log k, s), top in closed form."""
     theta = _clip_theta(theta)
-    return _profile(y, _hill(m, jnp.exp(theta[0]), theta[1]))[1]
+    return _profile(y, _hill(mult, jnp.exp(theta[0]), theta[1]))[1]
 
 
 @jax.jit
-def _fit_hill(m, y):
+def _fit_hill(mult, y):
     """(top, k, s, sse) of the best grid point refined by Adam steps."""
     log_k, s_grid = jnp.asarray(HILL_LOG_K_GRID), jnp.asarray(HILL_S_GRID)
-    g = _hill(m[None, None, :], jnp.exp(log_k)[:, None, None], s_grid[None, :, None])
+    g = _hill(mult[None, None, :], jnp.exp(log_k)[:, None, None], s_grid[None, :, None])
     sse = _profile(y, g)[1]
     i, j = jnp.unravel_index(jnp.argmin(sse), sse.shape)
     theta0 = jnp.stack([log_k[i], s_grid[j]])
 
     def step(carry, _):
         theta, state = carry
-        updates, state = _adam.update(jax.grad(_hill_sse)(theta, m, y), state)
+        updates, state = _adam.update(jax.grad(_hill_sse)(theta, mult, y), state)
         return (_clip_theta(optax.apply_updates(theta, updates)), state), None
 
     (theta, _), _ = jax.lax.scan(step, (theta0, _adam.init(theta0)), None, length=HILL_STEPS)
-    theta = jnp.where(_hill_sse(theta, m, y) <= _hill_sse(theta0, m, y), theta, theta0)
+    theta = jnp.where(_hill_sse(theta, mult, y) <= _hill_sse(theta0, mult, y), theta, theta0)
     k, s = jnp.exp(theta[0]), theta[1]
-    top, sse_best = _profile(y, _hill(m, k, s))
+    top, sse_best = _profile(y, _hill(mult, k, s))
     return top, k, s, sse_best
 
 
-def fit_hill(m, y):
-    """Least-squares Hill fit y ≈ top · m^s / (m^s + k^s) of one curve.
+def fit_hill(mult, y):
+    """Least-squares Hill fit y ≈ top · μ^s / (μ^s + k^s) of one curve.
 
-    m, y: [M]. top is solved in closed form for each (k, s) (variable
+    mult (μ), y: [M]. top is solved in closed form for each (k, s) (variable
     projection); (k, s) come from a log-k × s grid refined by Adam steps on
     (log k, s), within HILL_K_RANGE / HILL_S_RANGE. Returns (top, k, s, r2),
     r2 NaN for a flat curve.
     """
-    m = jnp.asarray(m, jnp.float32)
+    mult = jnp.asarray(mult, jnp.float32)
     y = jnp.asarray(y, jnp.float32)
-    top, k, s, sse = _fit_hill(m, y)
+    top, k, s, sse = _fit_hill(mult, y)
     sst = float(jnp.sum((y - jnp.mean(y)) ** 2))
     r2 = 1.0 - float(sse) / sst if sst > 0 else np.nan
     return float(top), float(k), float(s), r2

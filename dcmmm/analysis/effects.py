@@ -34,19 +34,19 @@ def incremental_effects(fitted: Fitted, weeks=None) -> Incremental:
     data is not counted). Uses the model's thresholded graph and scaled inputs;
     KPI units.
     """
-    spec, params, statics, w = fitted.model, fitted.params, fitted.statics, fitted.graph
+    mspec, params, statics, w = fitted.model, fitted.params, fitted.statics, fitted.graph
     x, z, kpi_mean = fitted.batch.x, fitted.batch.z, fitted.kpi_mean
     n_weeks, n_ch = x.shape[1], x.shape[2]
     weeks = np.ones(n_weeks, bool) if weeks is None else np.asarray(weeks, bool)
     mask = jnp.asarray(weeks, jnp.float32)
     w = jnp.asarray(w, jnp.float32)
     ones = jnp.ones(n_ch, jnp.float32)
-    base = plan_prediction(spec, params, x, z, statics, w, ones)
+    base = plan_prediction(mspec, params, x, z, statics, w, ones)
 
     @jax.jit
     def effect(multipliers, propagate_flag):
         def one(propagate):
-            y = plan_prediction(spec, params, x, z, statics, w, multipliers, mask, propagate)
+            y = plan_prediction(mspec, params, x, z, statics, w, multipliers, mask, propagate)
             return jnp.sum((base - y) * mask, axis=1)  # [R]
 
         return jax.lax.cond(propagate_flag, lambda: one(True), lambda: one(False))

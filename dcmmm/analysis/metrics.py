@@ -28,11 +28,11 @@ def fit_metrics(y, yhat, mask, region_mean) -> dict:
     scaled = ((yhat - y) / np.asarray(region_mean, float)[:, None])[mask]
     region_r2 = []
     for r in range(y.shape[0]):
-        m = mask[r]
-        if m.sum() >= 2:
-            ss = np.sum((y[r, m] - y[r, m].mean()) ** 2)
+        cells = mask[r]
+        if cells.sum() >= 2:
+            ss = np.sum((y[r, cells] - y[r, cells].mean()) ** 2)
             if ss > 0:
-                region_r2.append(1 - np.sum((yhat[r, m] - y[r, m]) ** 2) / ss)
+                region_r2.append(1 - np.sum((yhat[r, cells] - y[r, cells]) ** 2) / ss)
     return {
         "r2": float(1 - np.sum(err**2) / sst) if sst > 0 else float("nan"),
         "rmse": float(np.sqrt(np.mean(err**2))),

@@ -1,11 +1,11 @@
 """Spend plans as counterfactual activity (docs/design.md, "Decisions").
 
 Activity is proportional to spend within a channel, so multiplying channel c's
-spend by m_c multiplies its own (spend-driven) activity u_c by m_c, where
+spend by μ_c multiplies its own (spend-driven) activity u_c by μ_c, where
 u = own_activity(x, W) = x (I − W) kept within [0, x]. The change flows
 through the thresholded channel graph W to the channels c drives:
 
-    Δu[:, c] = (1 − m_c) · u_c · week_mask,   x' = max(x − Δu (I − W)^-1, 0).
+    Δu[:, c] = (1 − μ_c) · u_c · week_mask,   x' = max(x − Δu (I − W)^-1, 0).
 
 `direct_plan_activity` changes only each channel's own column
 (x' = max(x − Δu, 0)): the direct effect, without mediation through children.
@@ -36,7 +36,7 @@ def week_mask_of(weeks, n_weeks: int):
 
 
 def own_change(x, w, multipliers, weeks=None):
-    """Δu[R, T, C] = (1 − m_c) · u[r, t, c] · week_mask[t], u = own_activity(x, W).
+    """Δu[R, T, C] = (1 − μ_c) · u[r, t, c] · week_mask[t], u = own_activity(x, W).
 
     x: [R, T, C] scaled activity, w: [C, C] graph, multipliers: [C].
     """
@@ -78,17 +78,17 @@ def direct_plan_activity(x, w, multipliers, weeks=None):
     return jnp.maximum(x - own_change(x, w, multipliers, weeks), 0.0)
 
 
-def plan_prediction(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
+def plan_prediction(mspec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
                     weeks=None, propagate: bool = True):
     """Predicted KPI ŷ[R, T] (scaled units) under a spend plan.
 
     x' from `plan_activity` (`propagate=True`, total) or `direct_plan_activity`.
     """
     activity = plan_activity if propagate else direct_plan_activity
-    return predict_panel(spec, params, activity(x, w, multipliers, weeks), z, statics).y
+    return predict_panel(mspec, params, activity(x, w, multipliers, weeks), z, statics).y
 
 
-def plan_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers, kpi_mean,
+def plan_kpi(mspec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers, kpi_mean,
              weeks=None, sum_weeks=None, propagate: bool = True):
     """Total predicted KPI (KPI units) of a spend plan, a scalar.
 
@@ -96,13 +96,13 @@ def plan_kpi(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multiplie
     `plan_activity` (`propagate=True`) or `direct_plan_activity`.
     x: [R, T, C] scaled activity, z: [R, T, K], w: [C, C], multipliers: [C],
     kpi_mean: [R] KPI per scaled unit, weeks / sum_weeks: boolean [T] (None =
-    all). Jittable and differentiable in `multipliers` (close over `spec`).
+    all). Jittable and differentiable in `multipliers` (close over `mspec`).
     """
-    y = plan_prediction(spec, params, x, z, statics, w, multipliers, weeks, propagate)
+    y = plan_prediction(mspec, params, x, z, statics, w, multipliers, weeks, propagate)
     return _kpi_sum(y, kpi_mean, sum_weeks)
 
 
-def plan_kpi_change(spec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
+def plan_kpi_change(mspec: ModelSpec, params: dict, x, z, statics: Statics, w, multipliers,
                     kpi_mean, reference, weeks=None, sum_weeks=None, propagate: bool = True):
     """KPI change (KPI units, scalar) of a plan against a reference prediction.
 
@@ -111,7 +111,7 @@ def plan_kpi_change(spec: ModelSpec, params: dict, x, z, statics: Statics, w, mu
     plan). Differences are taken per cell before summing, which keeps small
     changes of large totals accurate in float32.
     """
-    y = plan_prediction(spec, params, x, z, statics, w, multipliers, weeks, propagate)
+    y = plan_prediction(mspec, params, x, z, statics, w, multipliers, weeks, propagate)
     return _kpi_sum(y - reference, kpi_mean, sum_weeks)
 
 

@@ -93,10 +93,10 @@ class Scalers:
         self._check(ys, 2, "ys [R, T]")
         return ys * self.kpi_mean[:, None]
 
-    def scale_media(self, m):
+    def scale_media(self, media):
         """[R, T, C] activity -> [R, T, C] multiples of the (region, channel) training mean."""
-        self._check(m, 3, "m [R, T, C]", last=self.n_channels)
-        return m / self.media_mean[:, None, :]
+        self._check(media, 3, "media [R, T, C]", last=self.n_channels)
+        return media / self.media_mean[:, None, :]
 
     def unscale_media(self, ms):
         """[R, T, C] scaled activity -> [R, T, C] activity units."""

@@ -73,34 +73,34 @@ def context_features(statics: Statics, z):
     return jnp.concatenate([statics.fourier, statics.trend[:, None], z], axis=1)
 
 
-def channel_betas(spec: ModelSpec, shared: dict, region: dict):
+def channel_betas(mspec: ModelSpec, shared: dict, region: dict):
     """β[C] ≥ 0 of one region = softplus(shared + region offset)."""
-    raw = shared["beta"] + (region["beta"] if spec.region_beta else 0.0)
+    raw = shared["beta"] + (region["beta"] if mspec.region_beta else 0.0)
     return jax.nn.softplus(raw)
 
 
-def adstock_kernel(spec: ModelSpec, shared: dict):
+def adstock_kernel(mspec: ModelSpec, shared: dict):
     """Normalised adstock kernel w[C, L] (a unit impulse when adstock is disabled)."""
-    if not spec.adstock_enabled:
-        return jnp.eye(1, spec.max_lag).repeat(spec.n_channels, axis=0)
-    return adstock_lib.adstock_weights(spec.adstock_family, shared["adstock"], spec.max_lag)
+    if not mspec.adstock_enabled:
+        return jnp.eye(1, mspec.max_lag).repeat(mspec.n_channels, axis=0)
+    return adstock_lib.adstock_weights(mspec.adstock_family, shared["adstock"], mspec.max_lag)
 
 
-def predict_region(spec: ModelSpec, shared: dict, region: dict, x, z, statics: Statics) -> Prediction:
+def predict_region(mspec: ModelSpec, shared: dict, region: dict, x, z, statics: Statics) -> Prediction:
     """One region: x[T, C] scaled activity, z[T, K] standardised controls -> Prediction."""
-    w = adstock_kernel(spec, shared)
+    w = adstock_kernel(mspec, shared)
     saturated = hill(
         adstock_lib.adstock(x, w),
         hill_k(shared["hill"]["raw_k"]),
         hill_s(shared["hill"]["raw_s"]),
     )
-    if spec.dynamics_enabled:
-        m = effectiveness(shared["gru"], context_features(statics, z), spec.max_log_ratio)
+    if mspec.dynamics_enabled:
+        m = effectiveness(shared["gru"], context_features(statics, z), mspec.max_log_ratio)
     else:
         m = jnp.ones_like(x)
-    media = channel_betas(spec, shared, region) * m * saturated
-    season_coef = shared["season"] + (region["season"] if spec.region_season else 0.0)
-    gamma = shared["gamma"] + (region["gamma"] if spec.region_controls else 0.0)
+    media = channel_betas(mspec, shared, region) * m * saturated
+    season_coef = shared["season"] + (region["season"] if mspec.region_season else 0.0)
+    gamma = shared["gamma"] + (region["gamma"] if mspec.region_controls else 0.0)
     n_weeks = x.shape[0]
     intercept = jnp.full(n_weeks, region["intercept"])
     lvl = level(region["level"], statics.level_basis)
@@ -110,10 +110,10 @@ def predict_region(spec: ModelSpec, shared: dict, region: dict, x, z, statics: S
     return Prediction(y, intercept, lvl, season, controls, media, m)
 
 
-def predict_panel(spec: ModelSpec, params: dict, x, z, statics: Statics) -> Prediction:
+def predict_panel(mspec: ModelSpec, params: dict, x, z, statics: Statics) -> Prediction:
     """All regions: x[R, T, C], z[R, T, K] -> Prediction with a leading R axis."""
     return jax.vmap(predict_region, in_axes=(None, None, 0, 0, 0, None))(
-        spec, params["shared"], params["region"], x, z, statics
+        mspec, params["shared"], params["region"], x, z, statics
     )
 
 
@@ -127,7 +127,7 @@ def inverse_softplus(y: float) -> float:
     return float(y + np.log(-np.expm1(-y)))
 
 
-def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
+def init_params(mspec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
     """Data-driven initial parameters.
 
     x: [R, T, C] scaled activity, y: [R, T] scaled KPI, fit_mask: [R, T] cells
@@ -136,7 +136,7 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
     """
     x = np.asarray(x)
     n_regions, _, n_ch = x.shape
-    n_ctrl = spec.n_controls
+    n_ctrl = mspec.n_controls
     positive = x[x > 0]
     k0 = np.full(n_ch, np.median(positive) if positive.size else 1.0)
     for c in range(n_ch):
@@ -145,11 +145,11 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
             k0[c] = np.median(pos_c)
     rngs = nnx.Rngs(key)
     pure = lambda module: nnx.to_pure_dict(nnx.state(module, nnx.Param))  # noqa: E731
-    gru = EffectivenessGRU(statics.fourier.shape[1] + 1 + n_ctrl, spec.hidden, n_ch, rngs=rngs)
+    gru = EffectivenessGRU(statics.fourier.shape[1] + 1 + n_ctrl, mspec.hidden, n_ch, rngs=rngs)
     shared = {
-        "adstock": adstock_lib.init_adstock_params(spec.adstock_family, n_ch),
+        "adstock": adstock_lib.init_adstock_params(mspec.adstock_family, n_ch),
         "hill": pure(HillSaturation(k0, 1.0)),
-        "beta": jnp.full(n_ch, inverse_softplus(spec.beta_init)),
+        "beta": jnp.full(n_ch, inverse_softplus(mspec.beta_init)),
         "season": jnp.zeros(statics.fourier.shape[1]),
         "gamma": jnp.zeros(n_ctrl),
         "graph": {"raw_w": pure(ChannelGraph(np.asarray(statics.allowed) > 0))["raw_w"]},
@@ -157,7 +157,7 @@ def init_params(spec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
     }
     n_knots = statics.level_basis.shape[1]
     y_mean = np.sum(np.asarray(y) * fit_mask, axis=1) / np.maximum(fit_mask.sum(axis=1), 1)
-    media0 = spec.beta_init * 0.5 * n_ch
+    media0 = mspec.beta_init * 0.5 * n_ch
     region = {
         "intercept": jnp.asarray(y_mean - media0, jnp.float32),
         "level": jnp.zeros((n_regions, n_knots - 1)),

@@ -113,13 +113,13 @@ def init_state(params: dict, optimizer, tspec: TrainSpec, seed: int) -> TrainSta
     )
 
 
-def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
+def make_train_step(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
     """train_step(state, batch, statics) -> (state, metrics); pure, not jitted."""
 
     def train_step(state: TrainState, batch: Batch, statics: Statics):
         grad_fn = jax.value_and_grad(loss_terms, has_aux=True)
         (loss, terms), grads = grad_fn(
-            state.params, state.alpha, state.rho, batch, statics, spec, lspec
+            state.params, state.alpha, state.rho, batch, statics, mspec, lspec
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         lr = learning_rate(state.schedule, state.step)
@@ -138,32 +138,32 @@ def make_train_step(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimize
     return train_step
 
 
-def make_call_fn(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+def make_call_fn(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
     """call(state, batch, statics) -> (state, metrics): `steps_per_call` fused
     steps, the last step's metrics and the validation MSE after the call.
     Pure and not jitted (`make_train_call` jits it, `replicas` vmaps it)."""
     optimizer = make_optimizer(tspec)
-    step_fn = make_train_step(spec, lspec, tspec, optimizer)
+    step_fn = make_train_step(mspec, lspec, tspec, optimizer)
 
     def call(state, batch, statics):
         state, metrics = jax.lax.scan(
             lambda s, _: step_fn(s, batch, statics), state, None, length=tspec.steps_per_call
         )
-        last = jax.tree.map(lambda m: m[-1], metrics)
-        last["val_mse"] = validation_mse(state.params, batch, statics, spec)
+        last = jax.tree.map(lambda series: series[-1], metrics)
+        last["val_mse"] = validation_mse(state.params, batch, statics, mspec)
         return state, last
 
     return call
 
 
 @functools.lru_cache(maxsize=8)
-def make_train_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+def make_train_call(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
     """`make_call_fn` jitted, the state donated.
 
     Cached on the static settings only (the schedule lives in the state), so
     fits that differ in learning rate or length share one compilation.
     """
-    return jax.jit(make_call_fn(spec, lspec, tspec), donate_argnums=0)
+    return jax.jit(make_call_fn(mspec, lspec, tspec), donate_argnums=0)
 
 
 def static_part(tspec: TrainSpec) -> TrainSpec:
@@ -183,7 +183,7 @@ class Progress(NamedTuple):
     stopped: bool  # early stopping has triggered or max_steps is reached
 
 
-def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
+def fit(params, batch: Batch, statics: Statics, mspec: ModelSpec, lspec: LossSpec,
         tspec: TrainSpec, seed: int = 0, on_call=None, resume: Progress | None = None
         ) -> FitResult:
     """Train from `params`; keep the parameters with the best validation MSE.
@@ -194,7 +194,7 @@ def fit(params, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec
     saved `Progress`) continues a fit exactly, step for step.
     """
     static = static_part(tspec)
-    train_call = make_train_call(spec, lspec, static)
+    train_call = make_train_call(mspec, lspec, static)
     has_val = bool(jnp.sum(batch.val_w) > 0)  # also for arrays spread over processes
     if resume is None:
         state = init_state(jax.tree.map(jnp.copy, params), make_optimizer(static), tspec, seed)

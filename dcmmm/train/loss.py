@@ -102,9 +102,9 @@ def masked_mean(values, weight):
     return jnp.sum(weight * values) / jnp.maximum(jnp.sum(weight), 1e-9)
 
 
-def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec):
+def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, mspec: ModelSpec, lspec: LossSpec):
     """Total loss and a dict of its scalar parts."""
-    pred = predict_panel(spec, params, batch.x, batch.z, statics)
+    pred = predict_panel(mspec, params, batch.x, batch.z, statics)
     resid = pred.y - batch.y
     fit = masked_mean(optax.huber_loss(resid, delta=lspec.huber_delta), batch.fit_w)
     region = params["region"]
@@ -137,7 +137,7 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, spec: ModelSp
     per_nat = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w)) / jnp.maximum(
         jnp.sum(batch.fit_w), 1.0)
     if batch.lifts is not None:
-        z = (model_lifts(params, batch, statics, spec, pred.y) - batch.lifts.lift) / batch.lifts.lift_se
+        z = (model_lifts(params, batch, statics, mspec, pred.y) - batch.lifts.lift) / batch.lifts.lift_se
         terms["calibration"] = lspec.calibration_weight * per_nat * 0.5 * jnp.sum(z**2)
     if batch.anchor is not None:
         terms["refresh"] = per_nat * 0.5 * anchor_sum_sq(params, batch.anchor, rw)
@@ -160,7 +160,7 @@ def anchor_sum_sq(params, anchor: Anchor, region_w):
             + part(params["region"], anchor.params["region"], anchor.weight["region"], True))
 
 
-def model_lifts(params, batch: Batch, statics: Statics, spec: ModelSpec, y_actual, w=None):
+def model_lifts(params, batch: Batch, statics: Statics, mspec: ModelSpec, y_actual, w=None):
     """The model's KPI lost in each lift test [N] (KPI units).
 
     For test i: channel c's own activity is removed in the test's weeks (the
@@ -178,13 +178,13 @@ def model_lifts(params, batch: Batch, statics: Statics, spec: ModelSpec, y_actua
 
     def lost_in(off, week_w, cells):
         x_off = planned_activity(batch.x, w, 1.0 - off, week_w)
-        y_off = predict_panel(spec, params, x_off, batch.z, statics).y
+        y_off = predict_panel(mspec, params, x_off, batch.z, statics).y
         return jnp.sum((y_actual - y_off) * lifts.kpi_mean[:, None] * cells)
 
     return jax.vmap(lost_in)(lifts.off, lifts.week_w, weights)
 
 
-def validation_mse(params, batch: Batch, statics: Statics, spec: ModelSpec):
+def validation_mse(params, batch: Batch, statics: Statics, mspec: ModelSpec):
     """Mean squared error (scaled units) over the validation cells."""
-    pred = predict_panel(spec, params, batch.x, batch.z, statics)
+    pred = predict_panel(mspec, params, batch.x, batch.z, statics)
     return masked_mean((pred.y - batch.y) ** 2, batch.val_w)

@@ -74,10 +74,10 @@ def replica(tree, i: int):
 
 
 @functools.lru_cache(maxsize=8)
-def make_replica_call(spec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
+def make_replica_call(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
     """`loop.make_call_fn` vmapped over a leading replica axis of (state, batch,
     statics) and jitted with the state donated; cached on the static settings."""
-    return jax.jit(jax.vmap(make_call_fn(spec, lspec, tspec)), donate_argnums=0)
+    return jax.jit(jax.vmap(make_call_fn(mspec, lspec, tspec)), donate_argnums=0)
 
 
 def cpu_cores() -> int:
@@ -134,7 +134,7 @@ def _keep_best(improved, new, old):
     return jax.tree.map(pick, new, old)
 
 
-def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, lspec: LossSpec,
+def fit_replicas(params: dict, batch: Batch, statics: Statics, mspec: ModelSpec, lspec: LossSpec,
                  tspec: TrainSpec, seeds, layout: RegionLayout | None = None) -> ReplicaResult:
     """Train N replicas from `params` [N, ...] on `batch`, `statics` [N, ...].
 
@@ -150,7 +150,7 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, spec: ModelSpec, 
     stopped gets a non-finite loss or gradient.
     """
     static = static_part(tspec)
-    call = make_replica_call(spec, lspec, static)
+    call = make_replica_call(mspec, lspec, static)
     optimizer = make_optimizer(static)
     n = len(seeds)
     placed = (layout or RegionLayout(0, 0)).stacked()
@@ -218,7 +218,7 @@ def _loop(run_call, state, best_params, has_val, tspec: TrainSpec, n: int, bar):
     return state, best_params, best_step, steps, history
 
 
-def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: ModelSpec,
+def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, mspec: ModelSpec,
                             lspec: LossSpec, tspec: TrainSpec, refit: TrainSpec | None, seeds,
                             layout: RegionLayout | None = None) -> tuple[ReplicaResult, dict]:
     """Both training phases of N replicas, each phase one vmapped program.
@@ -232,12 +232,12 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, spec: 
     parameters of phase 1).
     """
     n = len(seeds)
-    first = fit_replicas(params, batch, statics, spec, lspec, tspec, seeds, layout)
+    first = fit_replicas(params, batch, statics, mspec, lspec, tspec, seeds, layout)
     has_val = bool(np.all(np.asarray(batch.val_w).reshape(n, -1).sum(axis=1) > 0))
     phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds,
               "refit": refits(refit, has_val), "params": first.params}
     if not phase1["refit"]:
         return first, phase1
-    second = fit_replicas(first.params, refit_batch(batch), statics, spec, lspec, refit,
+    second = fit_replicas(first.params, refit_batch(batch), statics, mspec, lspec, refit,
                           [refit_seed(s) for s in seeds], layout)
     return joined(second, phase1)._replace(history=first.history + second.history), phase1

@@ -160,14 +160,14 @@ class World:
         R, C = self.act_mean_rc.shape
         mult = np.ones((R, C))
         if spend_multiplier is not None:
-            m = np.asarray(spend_multiplier, dtype=np.float64)
-            if m.shape not in ((C,), (R, C)):
+            factors = np.asarray(spend_multiplier, dtype=np.float64)
+            if factors.shape not in ((C,), (R, C)):
                 raise ConfigError(
-                    f"spend_multiplier must have shape ({C},) or ({R}, {C}), got {m.shape}"
+                    f"spend_multiplier must have shape ({C},) or ({R}, {C}), got {factors.shape}"
                 )
-            if np.any(m < 0) or not np.all(np.isfinite(m)):
+            if np.any(factors < 0) or not np.all(np.isfinite(factors)):
                 raise ConfigError("spend_multiplier must be finite and >= 0")
-            mult = mult * m
+            mult = mult * factors
         if off is not None:
             if off not in self.channels:
                 raise ConfigError(
