@@ -9,7 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from dcmmm.analysis.budget import BudgetSpec
-from dcmmm.config import KEYS, budget_spec, check_config, data_spec, run_spec, validate_spec
+from dcmmm.config import budget_spec, check_config, data_spec, run_spec, validate_spec
+from dcmmm.config_keys import KEYS
 from dcmmm.data.panel import DataSpec
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import ModelSpec

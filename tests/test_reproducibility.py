@@ -1,9 +1,11 @@
 """Resume after kill -9, determinism, load_run, and the non-finite guard."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -35,12 +37,20 @@ def test_same_seed_identical_other_seed_differs(tmp_path):
     assert not np.allclose(a["predicted"], c["predicted"])
 
 
-def test_load_run_reproduces_predictions(tmp_path):
+def test_load_run_reproduces_predictions_and_the_readme_examples_run(tmp_path):
     saved = _run(tmp_path, "run", TINY)
     loaded = dcmmm.load_run(tmp_path / "run")
     yhat, _ = loaded.predict()
     np.testing.assert_allclose(yhat.ravel(), saved["predicted"].to_numpy(), rtol=1e-12)
     assert loaded.panel.n_regions == 4
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) == 2 and "dcmmm.what_if(run," in blocks[0]
+    for block in blocks:
+        code = textwrap.dedent(re.sub(r'"outputs/[^"]*"', repr(str(tmp_path / "run")), block))
+        namespace = {}
+        exec(code, namespace)  # noqa: S102  (the README's own examples)
+        assert isinstance(namespace["run"], dcmmm.Fitted)
 
 
 def test_non_finite_loss_stops_with_checkpoint_message(tmp_path):
