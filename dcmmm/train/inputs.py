@@ -1,8 +1,9 @@
 """From a validated Panel and its Scalers to the model's arrays.
 
-Splits (docs/design.md, "Splits and training"): the last `holdout_weeks` weeks are the holdout
-(never fitted, never used for selection); the last `val_weeks` training weeks
-are the validation window for early stopping; the weeks before are fitted.
+Splits (docs/design.md, "Splits and training"): the last `holdout_weeks`
+weeks are the holdout (never fitted, never used for selection); the last
+`val_weeks` training weeks are the validation window for early stopping; the
+weeks before are fitted.
 """
 
 from typing import NamedTuple
@@ -73,7 +74,8 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
     z = scalers.scale_controls(panel.z)
     y = np.where(panel.mask, scalers.scale_kpi(panel.y), 0.0)
     week = np.arange(panel.n_weeks)[None, :]
-    fit_w, val_w = (split.cells(panel.mask)[part] for part in ("train", "validation"))
+    cells = split.cells(panel.mask)
+    fit_w, val_w = cells["train"], cells["validation"]
     train_rows = panel.observed & (week < split.n_train)
     counts = np.maximum(train_rows.sum(axis=1), 1)[:, None]
     x_mean = (x * train_rows[..., None]).sum(axis=1) / counts
