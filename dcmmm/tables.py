@@ -104,7 +104,7 @@ def dag_table(fitted: Fitted) -> pd.DataFrame:
 def channel_table(fitted: Fitted, weeks=None) -> pd.DataFrame:
     """channels.csv rows over `weeks` (boolean [T], None = all weeks): spend,
     activity, incremental effects, share, ROI, mROI, adstock and Hill parameters."""
-    panel, spec = fitted.panel, fitted.model
+    panel, mspec = fitted.panel, fitted.model
     mask = np.ones(panel.n_weeks, bool) if weeks is None else np.asarray(weeks, bool)
     inc = incremental_effects(fitted, weeks=mask)
     spend = (panel.spend[:, mask].sum(axis=(0, 1)) if panel.spend is not None
@@ -124,8 +124,8 @@ def channel_table(fitted: Fitted, weeks=None) -> pd.DataFrame:
         table["roi"] = np.where(spend > 0, table["incremental_total"] / spend, np.nan)
     table["mroi"] = marginal_roi(fitted, weeks=mask)
     shared = fitted.params["shared"]
-    table["adstock_family"] = spec.adstock_family if spec.adstock_enabled else "none"
-    table["mean_lag_weeks"] = np.asarray(mean_lag(adstock_kernel(spec, shared)))
+    table["adstock_family"] = mspec.adstock_family if mspec.adstock_enabled else "none"
+    table["mean_lag_weeks"] = np.asarray(mean_lag(adstock_kernel(mspec, shared)))
     table["hill_k"] = np.asarray(hill_k(shared["hill"]["raw_k"]))
     table["hill_s"] = np.asarray(hill_s(shared["hill"]["raw_s"]))
     return table

@@ -43,16 +43,16 @@ def show(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def check_columns(spec: DataSpec, frame: pd.DataFrame, source: str) -> None:
+def check_columns(dspec: DataSpec, frame: pd.DataFrame, source: str) -> None:
     """Each configured column exists once in the table and has one role."""
-    roles: list[tuple[object, str]] = [(spec.date, "data.date"), (spec.kpi, "data.kpi")]
-    if spec.region is not None:
-        roles.append((spec.region, "data.region"))
-    roles += [(c, "data.channels") for c in spec.channels]
-    if spec.spend is not None:
+    roles: list[tuple[object, str]] = [(dspec.date, "data.date"), (dspec.kpi, "data.kpi")]
+    if dspec.region is not None:
+        roles.append((dspec.region, "data.region"))
+    roles += [(c, "data.channels") for c in dspec.channels]
+    if dspec.spend is not None:
         # a channel measured only by its spend may name one column as both
-        roles += [(s, "data.spend") for s, c in zip(spec.spend, spec.channels) if s != c]
-    roles += [(c, "data.controls") for c in spec.controls]
+        roles += [(s, "data.spend") for s, c in zip(dspec.spend, dspec.channels) if s != c]
+    roles += [(c, "data.controls") for c in dspec.controls]
 
     seen: dict[object, str] = {}
     for column, key in roles:
@@ -257,23 +257,23 @@ def check_channels(
     spend: np.ndarray | None,
     is_train: np.ndarray,
     names: Sequence[str],
-    spec: DataSpec,
+    dspec: DataSpec,
 ) -> None:
     """Spend and activity agree on which channels exist; each channel is active in training."""
     for c, name in enumerate(names):
-        column = spec.channels[c]
+        column = dspec.channels[c]
         active = bool((media[:, :, c] > 0).any())
-        if spend is not None and spec.spend[c] != column:
+        if spend is not None and dspec.spend[c] != column:
             paid = bool((spend[:, :, c] > 0).any())
             if paid and not active:
                 raise DataError(
-                    f"channel '{name}': spend column '{spec.spend[c]}' has spend (total "
+                    f"channel '{name}': spend column '{dspec.spend[c]}' has spend (total "
                     f"{float(spend[:, :, c].sum())!r}) but activity column '{column}' is zero everywhere"
                 )
             if active and not paid:
                 raise DataError(
                     f"channel '{name}': activity column '{column}' has activity but spend column "
-                    f"'{spec.spend[c]}' is zero everywhere"
+                    f"'{dspec.spend[c]}' is zero everywhere"
                 )
         if not (media[:, is_train, c] > 0).any():
             raise DataError(

@@ -243,61 +243,61 @@ class Panel:
         return calendar.period_labels(self.periods)
 
 
-def load_panel(spec: DataSpec, frame: pd.DataFrame | None = None) -> Panel:
+def load_panel(dspec: DataSpec, frame: pd.DataFrame | None = None) -> Panel:
     """Validate a long table and build the `Panel` (docs/design.md, "Data").
 
-    Uses `frame` when given (source "<DataFrame>"), else reads `spec.path`.
+    Uses `frame` when given (source "<DataFrame>"), else reads `dspec.path`.
     Raises `DataError` naming the column, region, period and value at fault,
     `ConfigError` for invalid settings.
     """
     if frame is None:
-        if spec.path is None:
+        if dspec.path is None:
             raise ConfigError("data.path is required (a .csv, .csv.gz or .parquet file)")
-        source = os.fspath(spec.path)
-        frame = read_table(source, str_columns=(spec.region,) if spec.region else ())
+        source = os.fspath(dspec.path)
+        frame = read_table(source, str_columns=(dspec.region,) if dspec.region else ())
     else:
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(frame).__name__}")
         source = "<DataFrame>"
         if len(frame) == 0:
             raise DataError("the data table has no rows")
-    check_columns(spec, frame, source)
+    check_columns(dspec, frame, source)
 
-    regions, r_idx = region_codes(frame, spec.region)
+    regions, r_idx = region_codes(frame, dspec.region)
 
     def in_region(i: int) -> str:
         return f"in region '{regions[r_idx[i]]}'"
 
-    periods, t_idx = calendar.period_grid(frame[spec.date], spec.date, in_region)
+    periods, t_idx = calendar.period_grid(frame[dspec.date], dspec.date, in_region)
     labels = calendar.period_labels(periods)
 
     def at(i: int) -> str:
         return f"{in_region(i)} at {labels[t_idx[i]]}"
 
-    R, T, C, K = len(regions), len(periods), len(spec.channels), len(spec.controls)
+    R, T, C, K = len(regions), len(periods), len(dspec.channels), len(dspec.controls)
     check_duplicates(r_idx, t_idx, T, at)
-    needed = spec.holdout_weeks + spec.val_weeks + MIN_FIT_WEEKS
+    needed = dspec.holdout_weeks + dspec.val_weeks + MIN_FIT_WEEKS
     if T < needed:
         raise DataError(
             f"too few weeks: the panel has {T} weeks ({labels[0]} to {labels[-1]}) but needs at "
-            f"least {needed} (data.holdout_weeks {spec.holdout_weeks} + train.val_weeks "
-            f"{spec.val_weeks} + {MIN_FIT_WEEKS} to fit)"
+            f"least {needed} (data.holdout_weeks {dspec.holdout_weeks} + train.val_weeks "
+            f"{dspec.val_weeks} + {MIN_FIT_WEEKS} to fit)"
         )
 
-    kpi_rows = numeric_column(frame, spec.kpi, "KPI", at, nan_ok=True, negative_ok=False)
+    kpi_rows = numeric_column(frame, dspec.kpi, "KPI", at, nan_ok=True, negative_ok=False)
     media_rows = [
-        numeric_column(frame, c, "media", at, nan_ok=False, negative_ok=False) for c in spec.channels
+        numeric_column(frame, c, "media", at, nan_ok=False, negative_ok=False) for c in dspec.channels
     ]
     spend_rows = None
-    if spec.spend is not None:
+    if dspec.spend is not None:
         spend_rows = [
             media_rows[j]
-            if s == spec.channels[j]
+            if s == dspec.channels[j]
             else numeric_column(frame, s, "spend", at, nan_ok=False, negative_ok=False)
-            for j, s in enumerate(spec.spend)
+            for j, s in enumerate(dspec.spend)
         ]
     control_rows = [
-        numeric_column(frame, c, "control", at, nan_ok=False, negative_ok=True) for c in spec.controls
+        numeric_column(frame, c, "control", at, nan_ok=False, negative_ok=True) for c in dspec.controls
     ]
 
     observed = np.zeros((R, T), dtype=bool)
@@ -308,37 +308,37 @@ def load_panel(spec: DataSpec, frame: pd.DataFrame | None = None) -> Panel:
     spend = None if spend_rows is None else scatter(spend_rows, r_idx, t_idx, R, T, fill=0.0)
     z = fill_within_region(scatter(control_rows, r_idx, t_idx, R, T, fill=np.nan), observed)
 
-    n_train = T - spec.holdout_weeks
+    n_train = T - dspec.holdout_weeks
     is_train = np.arange(T) < n_train
     usable = observed & ~np.isnan(kpi)
     outage_cells, outages = outage_runs(kpi, usable, is_train, regions, labels)
-    mask = usable & ~outage_cells if spec.zero_runs == "mask" else usable
+    mask = usable & ~outage_cells if dspec.zero_runs == "mask" else usable
     y = np.where(mask, kpi, 0.0)
 
-    names = spec.names if spec.names is not None else tuple(spec.channels)
-    check_kpi_levels(y, mask & is_train, regions, spec.kpi, n_train)
-    check_channels(media, spend, is_train, names, spec)
+    names = dspec.names if dspec.names is not None else tuple(dspec.channels)
+    check_kpi_levels(y, mask & is_train, regions, dspec.kpi, n_train)
+    check_channels(media, spend, is_train, names, dspec)
 
     missing = (~observed).sum(1) + (observed & np.isnan(kpi)).sum(1)
     missing_cells = {regions[r]: int(n) for r, n in enumerate(missing) if n > 0}
-    log_summary(source, regions, labels, C, K, observed, missing_cells, outages, spec.zero_runs)
+    log_summary(source, regions, labels, C, K, observed, missing_cells, outages, dspec.zero_runs)
 
     return Panel(
         regions=regions,
         periods=periods,
         week_of_year=calendar.week_of_year(periods),
         channels=tuple(names),
-        channel_columns=tuple(spec.channels),
-        spend_columns=None if spec.spend is None else tuple(spec.spend),
-        controls=tuple(spec.controls),
-        kpi_name=spec.kpi,
+        channel_columns=tuple(dspec.channels),
+        spend_columns=None if dspec.spend is None else tuple(dspec.spend),
+        controls=tuple(dspec.controls),
+        kpi_name=dspec.kpi,
         y=y,
         media=media,
         spend=spend,
         z=z,
         mask=mask,
         observed=observed,
-        holdout_weeks=spec.holdout_weeks,
+        holdout_weeks=dspec.holdout_weeks,
         missing_cells=missing_cells,
         outages=outages,
         source=source,

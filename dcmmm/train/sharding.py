@@ -41,15 +41,15 @@ class MeshSpec:
     process_id: int | None = None
 
 
-def initialize_distributed(spec: MeshSpec) -> None:
+def initialize_distributed(mesh: MeshSpec) -> None:
     """`jax.distributed.initialize` for a multi-host job (once per process; a no-op
     without `coordinator_address`). Must run before any JAX computation."""
-    if spec.coordinator_address is None or jax.distributed.is_initialized():
+    if mesh.coordinator_address is None or jax.distributed.is_initialized():
         return
-    if spec.coordinator_address == "auto":  # Slurm, Open MPI, ... fill in the rest
+    if mesh.coordinator_address == "auto":  # Slurm, Open MPI, ... fill in the rest
         jax.distributed.initialize()
     else:
-        jax.distributed.initialize(spec.coordinator_address, spec.num_processes, spec.process_id)
+        jax.distributed.initialize(mesh.coordinator_address, mesh.num_processes, mesh.process_id)
     logger.info("distributed: process %d of %d, %d devices in all", jax.process_index(),
                 jax.process_count(), jax.device_count())
 
@@ -78,8 +78,8 @@ class RegionLayout:
         return dataclasses.replace(self, lead=self.lead + 1)
 
     def _sharding(self, regional: bool) -> NamedSharding:
-        spec = PartitionSpec(*([None] * self.lead), AXIS) if regional else PartitionSpec()
-        return NamedSharding(self.mesh, spec)
+        partition = PartitionSpec(*([None] * self.lead), AXIS) if regional else PartitionSpec()
+        return NamedSharding(self.mesh, partition)
 
     def _put(self, value, regional: bool):
         """`value` (the same on every process) as a global array sharded over regions or
@@ -175,9 +175,9 @@ class RegionLayout:
         return jax.tree.map_with_path(gather, tree)
 
 
-def region_layout(spec: MeshSpec, n_regions: int) -> RegionLayout:
-    """The layout of `n_regions` regions under `spec` (all of the job's devices for `regions`)."""
-    if spec.name == "single":
+def region_layout(mesh: MeshSpec, n_regions: int) -> RegionLayout:
+    """The layout of `n_regions` regions under `mesh` (all of the job's devices for `regions`)."""
+    if mesh.name == "single":
         return RegionLayout(n_regions, n_regions)
     devices = np.asarray(jax.devices())
     n_padded = math.ceil(n_regions / devices.size) * devices.size
