@@ -104,7 +104,8 @@ def _fold_parts(panel: Panel, spec: RunSpec):
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks,
                            spec.graph.mode, spec.graph.forbid, spec.graph.require,
                            level_weeks=split.n_train)
-    return panel, scalers, split, statics, make_batch(panel, scalers, split)
+    return panel, scalers, split, statics, make_batch(panel, scalers, split,
+                                                      deviations=spec.model.graph_plan)
 
 
 def fit_folds(folds: list, spec: RunSpec) -> FoldsFit:

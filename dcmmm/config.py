@@ -9,19 +9,27 @@ from dataclasses import dataclass
 
 from dcmmm.errors import ConfigError
 from dcmmm.model.adstock import FAMILIES
-from dcmmm.model.graph import MODES
+from dcmmm.model.graph import MODES, SIGNS
 from dcmmm.model.mmm import ModelSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.sharding import MESHES, MeshSpec
 
+PLANS = ("remove", "keep")
+
 
 @dataclass(frozen=True)
 class GraphSpec:
+    """How the learned graph becomes the one every output uses: |W| ≥ `threshold`,
+    found in at least `stability` of `resamples` bootstrap refits (0 resamples:
+    no stability selection), `forbid` / `require` as (parent, child) indices."""
+
     mode: str = "notears"
     threshold: float = 0.1
     forbid: tuple = ()
     require: tuple = ()
+    resamples: int = 20
+    stability: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -148,8 +156,21 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
             out.append((names.index(pair[0]), names.index(pair[1])))
         return tuple(out)
 
+    # A key absent from a config means a run made before the key existed
+    # (load_run, refresh.from): it gets the behaviour that run had.
+    sign = _get(cfg, "model.graph.sign", "any")
+    if sign not in SIGNS:
+        raise ConfigError(f"model.graph.sign must be one of {SIGNS}, got {sign!r}")
+    plan = _get(cfg, "model.graph.shared_plan", "keep")
+    if plan not in PLANS:
+        raise ConfigError(f"model.graph.shared_plan must be one of {PLANS}, got {plan!r}")
+    stability = _positive(cfg, "model.graph.stability", allow_zero=True, default=0.0)
+    if stability > 1:
+        raise ConfigError(f"model.graph.stability must be a share in [0, 1], got {stability}")
     graph = GraphSpec(mode, _positive(cfg, "model.graph.threshold", allow_zero=True),
-                      edges("model.graph.forbid"), edges("model.graph.require"))
+                      edges("model.graph.forbid"), edges("model.graph.require"),
+                      _positive(cfg, "model.graph.resamples", int, allow_zero=True, default=0),
+                      stability)
     model = ModelSpec(
         n_channels=n_channels,
         n_controls=n_controls,
@@ -158,6 +179,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         adstock_enabled=bool(_get(cfg, "model.adstock.enabled")),
         max_lag=_positive(cfg, "model.adstock.max_lag", int),
         graph_mode=mode,
+        graph_sign=sign,
+        graph_plan=mode != "none" and not has_spend and plan == "remove",
         dynamics_enabled=bool(_get(cfg, "model.dynamics.enabled")),
         hidden=_positive(cfg, "model.dynamics.hidden", int),
         max_log_ratio=_positive(cfg, "model.dynamics.max_log_ratio"),
@@ -176,6 +199,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         graph_l1=_positive(cfg, "model.graph.l1", allow_zero=True),
         graph_enabled=mode != "none",
         graph_own_spend=has_spend,
+        graph_floor=_positive(cfg, "model.graph.floor", allow_zero=True, default=0.0),
         calibration_weight=_positive(cfg, "calibration.weight", allow_zero=True, default=1.0),
     )
     train = TrainSpec(

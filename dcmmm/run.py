@@ -27,7 +27,7 @@ from dcmmm.analysis.budget import (
     window_start,
 )
 from dcmmm.analysis.curves import fit_hill_curves, response_curves
-from dcmmm.analysis.effects import incremental_effects
+from dcmmm.analysis.effects import incremental_effects, total_effect
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.analysis.report import write_report
 from dcmmm.backtest import fit_folds, fold_origins, prepare_folds, score_folds
@@ -52,7 +52,8 @@ from dcmmm.refresh import (
     refresh_settings,
 )
 from dcmmm.train.checkpoint import Checkpointer
-from dcmmm.train.inputs import make_batch, make_split, make_statics
+from dcmmm.train.graph_stability import edge_stability
+from dcmmm.train.inputs import make_batch, make_split, make_statics, national_without_spend
 from dcmmm.train.loop import (
     FitResult,
     Progress,
@@ -112,6 +113,8 @@ def load_data(cfg: dict, run_dir: Path, val_weeks: int, generate: bool = True
         else:
             truth = json.loads((data_dir / "truth.json").read_text())
         keys = dict(synthetic.data_keys(scenario), path=str(path))
+        if not cfg["data"].get("with_spend", True):  # activity only, as many real panels
+            keys["spend"] = None
         return load_panel(data_spec(cfg, val_weeks, keys)), path, truth
     if source != "file":
         raise ConfigError(f"data.source must be 'synthetic' or 'file', got {source!r}")
@@ -193,7 +196,8 @@ def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
                            spec.graph.forbid, spec.graph.require, level_weeks=split.n_train,
                            knots=knots, trend_origin=origin)
-    batch = make_batch(panel, scalers, split, lift_tests=lift_tests)
+    batch = make_batch(panel, scalers, split, lift_tests=lift_tests,
+                       deviations=spec.model.graph_plan)
     params = init_params(spec.model, jax.random.key(spec.seed), batch.x, batch.y,
                          np.asarray(batch.fit_w), statics)
     if previous is not None:
@@ -428,6 +432,7 @@ class LoadedRun:
     metrics: dict | None = None
     members: dict | None = None  # ensemble members' parameters [E, ...] (member 0 = params)
     zero_tests: dict | None = None  # zero_tests.json of an ensemble run
+    graph_stability: np.ndarray | None = None  # [C, C] share of refits with each edge (None: not measured)
 
     def predict(self):
         """Prediction in KPI units [R, T] and its components (scaled units)."""
@@ -460,6 +465,10 @@ def channel_table(run: LoadedRun, w_used, weeks=None) -> pd.DataFrame:
     })
     total = table["incremental_total"].sum()
     table["share"] = table["incremental_total"] / total if total > 0 else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["mediated_share"] = np.where(table["incremental_total"] > 0,
+                                           table["incremental_mediated"]
+                                           / table["incremental_total"], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["roi_direct"] = np.where(spend > 0, table["incremental_direct"] / spend, np.nan)
         table["roi"] = np.where(spend > 0, table["incremental_total"] / spend, np.nan)
@@ -518,7 +527,8 @@ def with_zero(table: pd.DataFrame, zero: dict | None, columns, flags: bool = Tru
 
 
 INTERVAL_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
-                    "roi_direct", "roi", "mroi", "mean_lag_weeks", "hill_k", "hill_s")
+                    "mediated_share", "roi_direct", "roi", "mroi", "mean_lag_weeks", "hill_k",
+                    "hill_s")
 
 
 def member_runs(run: LoadedRun) -> list:
@@ -558,8 +568,63 @@ def plan_robustness(members: list, budget: pd.DataFrame, bspec: BudgetSpec, leve
 
 
 def thresholded_graph(run: LoadedRun) -> np.ndarray:
+    """The graph every output uses: the learned W thresholded, its edges kept only
+    where stable enough (`model.graph.stability`), made acyclic."""
+    stable = None
+    if run.graph_stability is not None:
+        stable = run.graph_stability >= run.spec.graph.stability
     return threshold_graph(np.asarray(graph_weights(run.params, run.statics)),
-                           run.spec.graph.threshold, run.spec.graph.require)
+                           run.spec.graph.threshold, run.spec.graph.require, stable)
+
+
+GRAPH_STABILITY = "graph_stability.json"
+
+
+def measure_stability(run: LoadedRun) -> np.ndarray | None:
+    """Each edge's stability (dcmmm.train.graph_stability) when the run asks for
+    resamples and its thresholded graph has an edge to judge; else None."""
+    spec = run.spec
+    if spec.graph.resamples == 0 or spec.model.graph_mode == "none":
+        return None
+    if not thresholded_graph(run).any():
+        return None
+    started = time.time()
+    stability = edge_stability(run.params, run.batch, run.statics, spec, spec.seed)
+    logger.info("graph stability: %d bootstrap refits in %.1f s", spec.graph.resamples,
+                time.time() - started)
+    write_json(run.run_dir / GRAPH_STABILITY, {
+        "channels": list(run.panel.channels), "resamples": spec.graph.resamples,
+        "stability": stability.tolist()})
+    return stability
+
+
+def load_graph_stability(run_dir: Path) -> np.ndarray | None:
+    path = run_dir / GRAPH_STABILITY
+    return np.asarray(json.loads(path.read_text())["stability"]) if path.exists() else None
+
+
+def dag_table(run: LoadedRun, graph: np.ndarray) -> pd.DataFrame:
+    """dag.csv: each kept edge's `weight`, its `stability` (empty when not
+    measured) and `kpi_mediated`, the parent's total incremental KPI (all
+    weeks, all regions) that goes through this edge: its total effect minus
+    its total effect with the edge cut."""
+    names = run.panel.channels
+    rows = []
+    for i, j in zip(*np.nonzero(graph)):
+        cut = graph.copy()
+        cut[i, j] = 0.0
+        through = (channel_total(run, graph, i) - channel_total(run, cut, i))
+        rows.append({"parent": names[i], "child": names[j], "weight": graph[i, j],
+                     "stability": (np.nan if run.graph_stability is None
+                                   else run.graph_stability[i, j]),
+                     "kpi_mediated": through})
+    return pd.DataFrame(rows, columns=["parent", "child", "weight", "stability", "kpi_mediated"])
+
+
+def channel_total(run: LoadedRun, graph: np.ndarray, channel: int) -> float:
+    """Total incremental KPI of one channel under `graph` (all weeks and regions)."""
+    return float(total_effect(run.spec.model, run.params, run.batch.x, run.batch.z, run.statics,
+                              graph, run.scalers.kpi_mean, channel).sum())
 
 
 def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec, previous: Previous | None = None
@@ -570,9 +635,8 @@ def analyse(run: LoadedRun, run_dir: Path, bspec: BudgetSpec, previous: Previous
     refresh), also refresh.csv and refresh_edges.csv, and `run.metrics["refresh"]`."""
     panel, spec = run.panel, run.spec
     w_used = thresholded_graph(run)
-    edges = [(panel.channels[i], panel.channels[j], w_used[i, j]) for i, j in zip(*np.nonzero(w_used))]
-    dag = pd.DataFrame(edges, columns=["parent", "child", "weight"])
-    dag.to_csv(run_dir / "dag.csv", index=False)
+    dag = dag_table(run, w_used)
+    dag.to_csv(run_dir / "dag.csv", index=False, na_rep="")
 
     members = member_runs(run)
     level = spec.ensemble.interval
@@ -750,6 +814,11 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
 
     run = LoadedRun(run_dir, cfg, panel, scalers, spec, params, batch, statics, split, metrics,
                     members, zero)
+    if national_without_spend(panel) and spec.model.graph_mode != "none":
+        logger.warning("national data without spend columns: a shared media plan and one channel "
+                       "driving another look the same here, so no channel edges are learned "
+                       "(model.graph.require adds edges you know)")
+    run = dataclasses.replace(run, graph_stability=measure_stability(run))
     analyse(run, run_dir, bspec, previous)
 
     info = {
@@ -804,7 +873,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     best = saved.progress.best_params
     return LoadedRun(run_dir, cfg, panel, scalers, spec, best, batch, statics, split, metrics,
-                     load_members(run_dir, best, spec.ensemble.size), load_zero_tests(run_dir))
+                     load_members(run_dir, best, spec.ensemble.size), load_zero_tests(run_dir),
+                     load_graph_stability(run_dir))
 
 
 __all__ = ["main", "fit_panel", "data_spec", "load_run", "LoadedRun"]

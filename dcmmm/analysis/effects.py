@@ -55,3 +55,14 @@ def incremental_effects(spec: ModelSpec, params: dict, x, z, statics: Statics, w
         eff = jnp.stack([effect(ones.at[c].set(0.0), flag) for c in range(n_ch)], axis=1)
         out[name] = np.asarray(eff) * np.asarray(kpi_mean)[:, None]
     return Incremental(out["direct"], out["total"])
+
+
+def total_effect(spec: ModelSpec, params: dict, x, z, statics: Statics, w, kpi_mean,
+                 channel: int) -> np.ndarray:
+    """[R] total incremental KPI of one channel over all weeks (KPI units): its
+    own activity removed and the change propagated through the graph `w`."""
+    w = jnp.asarray(w, jnp.float32)
+    ones = jnp.ones(x.shape[2], jnp.float32)
+    base = plan_prediction(spec, params, x, z, statics, w, ones)
+    off = plan_prediction(spec, params, x, z, statics, w, ones.at[channel].set(0.0))
+    return np.asarray(jnp.sum(base - off, axis=1)) * np.asarray(kpi_mean)

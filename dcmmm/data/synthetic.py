@@ -67,6 +67,7 @@ _DEFAULT_FAMILY = {
     "search": "geometric",
     "display": "weibull",
     "null_ch": "geometric",
+    "events": "geometric",
     "*": "geometric",
 }
 _DEFAULT_SPEND_SHARE = {
@@ -76,6 +77,7 @@ _DEFAULT_SPEND_SHARE = {
     "search": 0.20,
     "display": 0.10,
     "null_ch": 0.10,
+    "events": 0.08,
     "*": 0.10,
 }
 # Cost per unit of activity (spend currency per GRP, per click, per impression...).
@@ -86,6 +88,7 @@ _DEFAULT_COST_PER_UNIT = {
     "search": 1.5,
     "display": 0.004,
     "null_ch": 0.5,
+    "events": 5.0,
     "*": 1.0,
 }
 
@@ -124,6 +127,17 @@ class ScenarioConfig:
         null_follows: ``(channel, strength)``: the null channels' spend rises by
             ``strength`` in that channel's on-weeks (a spurious correlate), or None.
         drift: ``(channel, eff_start, eff_end)``: linear effectiveness drift.
+        shared_trend: a trend in every channel's spend, in log units per year
+            (all channels' activity grows together: a shared plan, not an edge).
+        shared_season: extra amplitude (log units) of the KPI's own seasonal
+            shape in every channel's spend (media peaks when demand peaks).
+        bought_together: flighted channels bought in the same national
+            campaigns: one national on/off schedule for the whole group (in the
+            regions that follow the national plan) and a shared campaign
+            intensity (log-normal, national) in its on-weeks.
+        spiky: channels that are off most weeks and come in short bursts of
+            heavy-tailed size (events, sponsorships): about 70% zero cells,
+            peaks 10-30x the channel's mean.
         kpi_scale: weekly KPI of a size-1 region (KPI units).
         spend_ratio: weekly total spend as a fraction of weekly KPI.
         media_share: range of the media share of KPI.
@@ -158,6 +172,10 @@ class ScenarioConfig:
     collinear: tuple[str, str] | None = None
     null_follows: tuple[str, float] | None = ("tv", 0.5)
     drift: tuple[tuple[str, float, float], ...] = ()
+    shared_trend: float = 0.0
+    shared_season: float = 0.0
+    bought_together: tuple[str, ...] = ()
+    spiky: tuple[str, ...] = ()
     kpi_scale: float = 1.0e4
     spend_ratio: float = 0.10
     media_share: tuple[float, float] = (0.22, 0.32)
@@ -218,6 +236,14 @@ class ScenarioConfig:
         check("edges", [n for p, c, _ in self.edges for n in (p, c)])
         check("drift", [d[0] for d in self.drift])
         check("adstock", [a[0] for a in self.adstock])
+        check("bought_together", list(self.bought_together))
+        check("spiky", list(self.spiky))
+        together = [c for c in self.bought_together if c not in self.flighted]
+        if together:
+            raise bad("bought_together", f"names channels that are not flighted: {together}")
+        both = set(self.spiky) & set(self.bought_together)
+        if both:
+            raise bad("spiky", f"channels {sorted(both)} are also bought_together")
         if self.collinear is not None:
             check("collinear", list(self.collinear))
             if self.collinear[0] == self.collinear[1]:
@@ -267,6 +293,12 @@ def _topological_order(
 
 
 _GEO_CHANNELS = ("tv", "radio", "social", "search", "null_ch")
+# What real activity data without spend looks like (the DMA panel): all channels
+# rise and fall together with a trend and the season, campaigns buy several
+# channels in the same weeks, and one channel is sparse and spiky.
+_SHARED_CHANNELS = ("tv", "radio", "display", "social", "search", "events", "null_ch")
+_SHARED = dict(n_regions=40, n_weeks=130, channels=_SHARED_CHANNELS, shared_trend=0.3,
+               shared_season=1.0, bought_together=("tv", "radio", "display"), spiky=("events",))
 _SCENARIOS: dict[str, ScenarioConfig] = {
     "geo": ScenarioConfig(name="geo", n_regions=40, n_weeks=130, channels=_GEO_CHANNELS),
     "national": ScenarioConfig(
@@ -293,6 +325,10 @@ _SCENARIOS: dict[str, ScenarioConfig] = {
         channels=_GEO_CHANNELS,
         drift=(("social", 0.6, 1.5), ("tv", 1.4, 0.6)),
     ),
+    "shared": ScenarioConfig(name="shared", **_SHARED),
+    "shared_graph": ScenarioConfig(
+        name="shared_graph", edges=(("tv", "search", 0.5), ("display", "social", 0.3)), **_SHARED
+    ),
 }
 SCENARIOS: tuple[str, ...] = tuple(_SCENARIOS)
 
@@ -306,6 +342,10 @@ def scenario(name: str) -> ScenarioConfig:
     - ``collinear``: geo with tv and radio spend nearly identical in shape.
     - ``drift``: geo with social's effectiveness rising 0.6 -> 1.5 and tv's
       fading 1.4 -> 0.6 over the panel.
+    - ``shared``: 40 regions, 130 weeks, 7 channels whose activity moves
+      together without any edge: a shared trend and season, tv/radio/display
+      bought in the same campaigns, a sparse and spiky ``events`` channel.
+    - ``shared_graph``: ``shared`` with edges tv->search (0.5), display->social (0.3).
     """
     try:
         return _SCENARIOS[name]
@@ -612,6 +652,47 @@ class World:
 # Simulation
 
 
+def _shared_plan(cfg: ScenarioConfig, seed: int, dates_all: pd.DatetimeIndex,
+                 season_std: np.ndarray, national: np.ndarray, regional: np.ndarray,
+                 follows_national: np.ndarray):
+    """What makes channels move together without driving each other, or None.
+
+    Returns ``log_plan`` [R, C, TT] added to every channel's log spend level
+    (shared trend and season, a campaign intensity for the channels bought
+    together, heavy-tailed burst sizes for spiky channels), ``on`` [R, C, TT]
+    on/off schedules and ``rows`` [C], the channels whose schedule it sets.
+    Drawn from a stream of its own, so scenarios without these features keep
+    their draws.
+    """
+    if not (cfg.shared_trend or cfg.shared_season or cfg.bought_together or cfg.spiky):
+        return None
+    rng = np.random.default_rng([seed, 20220103, 4])
+    C, TT = len(cfg.channels), len(dates_all)
+    R = follows_national.shape[0]
+    cidx = {c: i for i, c in enumerate(cfg.channels)}
+    years = (np.arange(TT) - (TT - 1) / 2.0) / 52.0
+    log_plan = np.broadcast_to(
+        cfg.shared_trend * years + cfg.shared_season * season_std, (R, C, TT)).copy()
+    on = np.zeros((R, C, TT))
+    rows = np.zeros(C, bool)
+    if cfg.bought_together:
+        group = [cidx[c] for c in cfg.bought_together]
+        campaigns, follows = national[group[0]], follows_national[:, group[0]]
+        intensity = rng.normal(0.0, 0.4, TT)  # how big each week's campaign is, nationally
+        for c in group:  # regions that plan on their own keep each channel's own flights
+            on[:, c] = np.where(follows, campaigns[None], regional[:, c])
+            log_plan[:, c] += intensity[None]
+            rows[c] = True
+    for name in cfg.spiky:
+        c = cidx[name]
+        bursts_nat = _flights(rng, (TT,), 1.5, 5.0)
+        bursts_reg = _flights(rng, (R, TT), 1.5, 5.0)
+        on[:, c] = np.where(follows_national[:, c], bursts_nat[None], bursts_reg)
+        log_plan[:, c] += rng.normal(0.0, 0.6, (R, TT))  # heavy-tailed burst sizes
+        rows[c] = True
+    return log_plan, on, rows
+
+
 def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     ss = np.random.SeedSequence([seed, 20220103])
     rng_par, rng_spend, rng_ctrl = (np.random.default_rng(s) for s in ss.spawn(3))
@@ -686,6 +767,12 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     on = np.where(follows_national, national[None], regional)  # [R, C, TT]
     flighted = np.array([c in cfg.flighted for c in ch])
     on[:, ~flighted, :] = 1.0
+    shared_plan = _shared_plan(cfg, seed, dates_all, season_std, national, regional,
+                               follows_national)
+    if shared_plan is not None:
+        log_plan, on_plan, plan_rows = shared_plan
+        on = np.where(plan_rows[None, :, None], on_plan, on)
+        flighted = flighted | plan_rows
     if cfg.collinear is not None:
         a, b = cidx[cfg.collinear[0]], cidx[cfg.collinear[1]]
         on[:, b] = on[:, a]
@@ -694,9 +781,14 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     log_level = (
         loading[None, :, None] * market[:, None, :] + 0.5 * season_std[None, None, :] + noise
     )
+    if shared_plan is not None:
+        log_level = log_level + log_plan
     level = np.exp(log_level - log_level.mean(axis=2, keepdims=True))
     weekly = cfg.spend_ratio * cfg.kpi_scale * size_r[:, None] * spend_share[None] * mix  # [R, C]
-    spend_rct = weekly[:, :, None] * level * on / np.where(flighted, duty, 1.0)[None, :, None]
+    duty_c = np.where(flighted, duty, 1.0)
+    if shared_plan is not None:  # the realised share of on-weeks (spiky channels are rarely on)
+        duty_c = np.where(plan_rows, on.mean(axis=(0, 2)), duty_c)
+    spend_rct = weekly[:, :, None] * level * on / duty_c[None, :, None]
     if cfg.null_follows is not None and cfg.null_follows[0] in cidx:
         lead, strength = cidx[cfg.null_follows[0]], cfg.null_follows[1]
         lead_on = on[:, lead, :]
