@@ -86,9 +86,14 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
     `channel_names`, with spend or not) and K controls."""
     names = list(channel_names)
     mode = read(cfg, "model.graph.mode")
+    # A graph key absent from a config means a run made before the key existed
+    # (load_run, refresh.from of an older run): it gets the graph that run had.
     graph = GraphSpec(mode, read(cfg, "model.graph.threshold"),
                       _edges(cfg, "model.graph.forbid", names),
-                      _edges(cfg, "model.graph.require", names))
+                      _edges(cfg, "model.graph.require", names),
+                      read(cfg, "model.graph.resamples", 0),
+                      read(cfg, "model.graph.stability", 0.0))
+    plan = read(cfg, "model.graph.shared_plan", "keep")
     model = ModelSpec(
         n_channels=n_channels,
         n_controls=n_controls,
@@ -97,6 +102,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         adstock_enabled=read(cfg, "model.adstock.enabled"),
         max_lag=read(cfg, "model.adstock.max_lag"),
         graph_mode=mode,
+        graph_sign=read(cfg, "model.graph.sign", "any"),
+        graph_plan=mode != "none" and not has_spend and plan == "remove",
         dynamics_enabled=read(cfg, "model.dynamics.enabled"),
         hidden=read(cfg, "model.dynamics.hidden"),
         max_log_ratio=read(cfg, "model.dynamics.max_log_ratio"),
@@ -115,6 +122,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         graph_l1=read(cfg, "model.graph.l1"),
         graph_enabled=mode != "none",
         graph_own_spend=has_spend,
+        graph_floor=read(cfg, "model.graph.floor", 0.0),
         calibration_weight=read(cfg, "calibration.weight", LossSpec.calibration_weight),
     )
     train = TrainSpec(

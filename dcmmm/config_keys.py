@@ -13,7 +13,7 @@ from typing import NamedTuple
 from dcmmm.data.synthetic import SCENARIOS
 from dcmmm.errors import ConfigError
 from dcmmm.model.adstock import FAMILIES
-from dcmmm.model.graph import MODES
+from dcmmm.model.graph import MODES, PLANS, SIGNS
 from dcmmm.specs import VALIDATE_MODES
 from dcmmm.train.sharding import MESHES
 
@@ -28,7 +28,8 @@ class Rule(NamedTuple):
     kind: str
     low: float | None = None  # smallest value allowed (numbers, bounds)
     open_low: bool = False  # `low` itself not allowed
-    high: float | None = None  # largest value (exclusive), or None
+    high: float | None = None  # largest value (exclusive unless closed_high), or None
+    closed_high: bool = False  # `high` itself allowed
     null: bool = False  # null allowed (it then means what conf/ says)
     choices: tuple = ()
 
@@ -69,10 +70,16 @@ KEYS: dict[str, Rule] = {
     "data.controls": Rule("names", null=True),
     "data.holdout_weeks": _int(1),
     "data.zero_runs": _choice("mask", "keep"),
+    "data.with_spend": FLAG,
     "model.adstock.enabled": FLAG,
     "model.adstock.family": _choice(*FAMILIES),
     "model.adstock.max_lag": _int(1),
     "model.graph.mode": _choice(*MODES),
+    "model.graph.sign": _choice(*SIGNS),
+    "model.graph.shared_plan": _choice(*PLANS),
+    "model.graph.floor": NON_NEGATIVE,
+    "model.graph.resamples": _int(0),
+    "model.graph.stability": Rule("float", 0.0, high=1.0, closed_high=True),
     "model.graph.threshold": NON_NEGATIVE,
     "model.graph.l1": NON_NEGATIVE,
     "model.graph.sem": NON_NEGATIVE,
@@ -135,7 +142,8 @@ KEYS: dict[str, Rule] = {
 
 def _range(rule: Rule) -> str:
     if rule.high is not None:
-        return f"in ({rule.low:g}, {rule.high:g})"
+        return (f"in {'(' if rule.open_low else '['}{rule.low:g}, {rule.high:g}"
+                f"{']' if rule.closed_high else ')'}")
     return f"{'>' if rule.open_low else '>='} {rule.low:g}"
 
 
@@ -153,7 +161,7 @@ def _number(key: str, value, rule: Rule, what: str):
     if ok and rule.low is not None:
         ok = number > rule.low if rule.open_low else number >= rule.low
     if ok and rule.high is not None:
-        ok = number < rule.high
+        ok = number <= rule.high if rule.closed_high else number < rule.high
     if not ok:
         kind = "an integer" if rule.kind == "int" else "a finite number"
         raise ConfigError(f"{what} must be {kind} {_range(rule)}, got {value!r}")

@@ -41,6 +41,7 @@ from dcmmm.specs import RunSpec
 from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import (
     ReplicaResult,
+    bootstrap_weights,
     fit_replicas,
     fit_replicas_two_phases,
     replica,
@@ -49,19 +50,6 @@ from dcmmm.train.replicas import (
 from dcmmm.train.sharding import region_layout
 
 JITTERED = ("beta", "hill", "adstock")  # shared media parameters a member perturbs
-
-
-def bootstrap_weights(n_regions: int, n_weeks: int, block_weeks: int, rng) -> np.ndarray:
-    """Bayesian-bootstrap cell weights [R, T]: Exp(1) per (region, block), mean 1.
-
-    block_weeks 0 gives all ones.
-    """
-    if block_weeks <= 0:
-        return np.ones((n_regions, n_weeks))
-    n_blocks = -(-n_weeks // block_weeks)
-    w = rng.exponential(1.0, (n_regions, n_blocks))
-    w = w / w.mean()
-    return np.repeat(w, block_weeks, axis=1)[:, :n_weeks]
 
 
 def member_inits(params: dict, spec: RunSpec, batch: Batch, statics: Statics) -> list:

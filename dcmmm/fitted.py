@@ -27,11 +27,15 @@ from dcmmm.train.loss import Batch
 from dcmmm.train.replicas import replica
 
 
-def used_graph(spec: RunSpec, params: dict, statics: Statics) -> np.ndarray:
+def used_graph(spec: RunSpec, params: dict, statics: Statics,
+               stability: np.ndarray | None = None) -> np.ndarray:
     """The channel graph W[C, C] every output uses: the learned graph with
-    |W| < `model.graph.threshold` cut and cycles broken (`threshold_graph`)."""
+    |W| < `model.graph.threshold` cut, edges found in less than
+    `model.graph.stability` of the bootstrap refits cut (`stability` [C, C],
+    None: not measured) and cycles broken (`threshold_graph`)."""
+    stable = None if stability is None else stability >= spec.graph.stability
     return threshold_graph(np.asarray(graph_weights(params, statics)), spec.graph.threshold,
-                           spec.graph.require)
+                           spec.graph.require, stable)
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +50,10 @@ class Fitted:
     graph: W[C, C], the thresholded channel graph (`used_graph`);
     member_params: with an ensemble, the members' parameters [E, ...] (member
     0 = `params`), else None; zero_tests: the ensemble's zero tests
-    (`dcmmm.ensemble.zero_tests`, with the channel names), or None.
+    (`dcmmm.ensemble.zero_tests`, with the channel names), or None;
+    graph_stability: [C, C] share of the graph's bootstrap refits in which
+    each edge survives (`dcmmm.train.graph_stability`), or None when not
+    measured.
     """
 
     spec: RunSpec
@@ -59,14 +66,22 @@ class Fitted:
     graph: np.ndarray
     member_params: dict | None = None
     zero_tests: dict | None = None
+    graph_stability: np.ndarray | None = None
 
     @classmethod
     def of(cls, spec: RunSpec, panel: Panel, scalers: Scalers, params: dict, batch: Batch,
            statics: Statics, split: Split, member_params: dict | None = None,
-           zero_tests: dict | None = None) -> "Fitted":
+           zero_tests: dict | None = None, graph_stability: np.ndarray | None = None
+           ) -> "Fitted":
         """The fitted model of `params`, its graph thresholded as every output uses it."""
         return cls(spec, panel, scalers, params, batch, statics, split,
-                   used_graph(spec, params, statics), member_params, zero_tests)
+                   used_graph(spec, params, statics, graph_stability), member_params, zero_tests,
+                   graph_stability)
+
+    def with_stability(self, graph_stability: np.ndarray | None) -> "Fitted":
+        """This model with its edges' stability measured, and its graph cut to the stable edges."""
+        return dataclasses.replace(self, graph_stability=graph_stability, graph=used_graph(
+            self.spec, self.params, self.statics, graph_stability))
 
     @property
     def model(self) -> ModelSpec:
@@ -103,10 +118,12 @@ class Fitted:
 
     def members(self) -> list["Fitted"]:
         """The ensemble's members as fitted models, member 0 (this model) first;
-        [] without an ensemble. Each member uses its own thresholded graph."""
+        [] without an ensemble. Each member uses its own thresholded graph, cut
+        to the edges this model's stability keeps."""
         if self.member_params is None:
             return []
         plain = dataclasses.replace(self, member_params=None, zero_tests=None)
         return [plain] + [Fitted.of(self.spec, self.panel, self.scalers,
                                     replica(self.member_params, i), self.batch, self.statics,
-                                    self.split) for i in range(1, self.n_members)]
+                                    self.split, graph_stability=self.graph_stability)
+                          for i in range(1, self.n_members)]

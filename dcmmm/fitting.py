@@ -76,7 +76,8 @@ def fit_inputs(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTe
     statics = make_statics(panel, split, spec.model.n_fourier, spec.knot_weeks, spec.graph.mode,
                            spec.graph.forbid, spec.graph.require, level_weeks=split.n_train,
                            knots=knots, trend_origin=origin)
-    return split, statics, make_batch(panel, scalers, split, lift_tests=lift_tests)
+    return split, statics, make_batch(panel, scalers, split, lift_tests=lift_tests,
+                                      deviations=spec.model.graph_plan)
 
 
 def initial_params(spec: RunSpec, batch: Batch, statics: Statics) -> dict:

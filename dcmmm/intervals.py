@@ -14,7 +14,8 @@ from dcmmm.ensemble import interval
 from dcmmm.fitted import Fitted
 
 INTERVAL_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
-                    "roi_direct", "roi", "mroi", "mean_lag_weeks", "hill_k", "hill_s")
+                    "mediated_share", "roi_direct", "roi", "mroi", "mean_lag_weeks", "hill_k",
+                    "hill_s")
 ZERO_COLUMNS = ("incremental_direct", "incremental_mediated", "incremental_total", "share",
                 "roi_direct", "roi", "mroi")  # what is 0 when a channel brought nothing
 

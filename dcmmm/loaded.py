@@ -43,4 +43,5 @@ def load_run(run_dir: str | Path) -> Fitted:
     best = saved.progress.best_params
     return Fitted.of(spec, panel, scalers, best, batch, statics, split,
                      rundir.load_members(run_dir, best, spec.ensemble.size),
-                     rundir.read_json(run_dir / rundir.ZERO_TESTS))
+                     rundir.read_json(run_dir / rundir.ZERO_TESTS),
+                     rundir.read_graph_stability(run_dir))

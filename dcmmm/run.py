@@ -22,9 +22,12 @@ from dcmmm.config import (
 )
 from dcmmm.data.panel import Panel
 from dcmmm.data.scaling import fit_scalers
+from dcmmm.fitted import Fitted
 from dcmmm.fitting import Fit, continuation_record, fit_members, fit_panel
 from dcmmm.outputs import write_analyses, write_run_report, write_table
 from dcmmm.refresh import Previous, load_previous
+from dcmmm.train.graph_stability import edge_stability
+from dcmmm.train.inputs import national_without_spend
 from dcmmm.train.sharding import initialize_distributed
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
     _write_fit(run_dir, fit)
+    fitted = _with_graph_stability(run_dir, fitted)
 
     metrics = rundir.clean(tables.metrics_table(fitted, result.steps, result.best_step,
                                                 result.fit_seconds, fit.backtest_summary))
@@ -93,6 +97,25 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     if truth is not None:
         logger.info("synthetic truth written to %s", run_dir / rundir.DATA / rundir.TRUTH)
     return metrics
+
+
+def _with_graph_stability(run_dir: Path, fitted: Fitted) -> Fitted:
+    """The fitted model with its edges' stability measured (written to
+    graph_stability.json), when the run asks for refits and its thresholded
+    graph has an edge to judge; logs why national data learns no edge."""
+    if national_without_spend(fitted.panel) and fitted.model.graph_mode != "none":
+        logger.warning("national data without spend columns: a shared media plan and one channel "
+                       "driving another look the same here, so no channel edges are learned "
+                       "(model.graph.require adds edges you know)")
+    spec = fitted.spec
+    if spec.graph.resamples == 0 or not fitted.graph.any():
+        return fitted
+    started = time.time()
+    stability = edge_stability(fitted.params, fitted.batch, fitted.statics, spec, spec.seed)
+    logger.info("graph stability: %d bootstrap refits in %.1f s", spec.graph.resamples,
+                time.time() - started)
+    rundir.write_graph_stability(run_dir, fitted.channels, spec.graph.resamples, stability)
+    return fitted.with_stability(stability)
 
 
 def _write_fit(run_dir: Path, fit: Fit) -> None:

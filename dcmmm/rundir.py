@@ -37,6 +37,7 @@ SCALERS = "scalers.json"
 CHECKPOINTS = "checkpoints"
 MEMBERS = "ensemble"  # an ensemble's members' parameters (orbax)
 ZERO_TESTS = "zero_tests.json"
+GRAPH_STABILITY = "graph_stability.json"  # each candidate edge's share of the graph's refits
 DATA = "data"  # a synthetic run's generated CSV and truth.json
 TRUTH = "truth.json"
 PREDICTIONS = "predictions.csv"
@@ -123,6 +124,8 @@ def load_data(cfg: dict, run_dir: Path, generate: bool = True
     else:
         truth = json.loads((data_dir / TRUTH).read_text())
     keys = dict(synthetic.data_keys(scenario), path=str(path))
+    if not cfg["data"].get("with_spend", True):  # activity only, as many real panels
+        keys["spend"] = None
     return load_panel(data_spec(cfg, val_weeks, keys)), path, truth
 
 
@@ -217,3 +220,14 @@ def read_refresh(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     if not (run_dir / REFRESH).exists():
         return None
     return pd.read_csv(run_dir / REFRESH), pd.read_csv(run_dir / REFRESH_EDGES)
+
+
+def write_graph_stability(run_dir: Path, channels, resamples: int, stability: np.ndarray) -> None:
+    write_json(run_dir / GRAPH_STABILITY, {"channels": list(channels), "resamples": resamples,
+                                           "stability": np.asarray(stability).tolist()})
+
+
+def read_graph_stability(run_dir: Path) -> np.ndarray | None:
+    """The [C, C] stability of a run's graph edges, or None when it was not measured."""
+    saved = read_json(run_dir / GRAPH_STABILITY)
+    return None if saved is None else np.asarray(saved["stability"], np.float64)

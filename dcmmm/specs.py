@@ -18,12 +18,16 @@ from dcmmm.train.sharding import MeshSpec
 @dataclass(frozen=True)
 class GraphSpec:
     """The channel graph's settings outside the model: the cut-off of the
-    thresholded graph and prior edges as (parent, child) channel indices."""
+    thresholded graph, prior edges as (parent, child) channel indices, and
+    stability selection: an edge is kept when found in at least `stability` of
+    `resamples` bootstrap refits (0 resamples: not measured)."""
 
     mode: str = "notears"
     threshold: float = 0.1
     forbid: tuple = ()
     require: tuple = ()
+    resamples: int = 20
+    stability: float = 0.8
 
 
 @dataclass(frozen=True)

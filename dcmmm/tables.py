@@ -15,7 +15,7 @@ import pandas as pd
 
 from dcmmm.analysis.budget import BudgetSpec, marginal_roi, optimise_budget, window_start
 from dcmmm.analysis.curves import fit_hill_curves, response_curves
-from dcmmm.analysis.effects import incremental_effects
+from dcmmm.analysis.effects import incremental_effects, total_effect
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
 from dcmmm.ensemble import achieved_level
 from dcmmm.fitted import Fitted
@@ -94,11 +94,25 @@ def metrics_table(fitted: Fitted, steps: int, best_step: int, fit_seconds: float
     return metrics
 
 
+DAG_COLUMNS = ["parent", "child", "weight", "stability", "kpi_mediated"]
+
+
 def dag_table(fitted: Fitted) -> pd.DataFrame:
-    """dag.csv: parent, child, weight of each edge of the thresholded graph."""
-    names, graph = fitted.channels, fitted.graph
-    edges = [(names[i], names[j], graph[i, j]) for i, j in zip(*np.nonzero(graph))]
-    return pd.DataFrame(edges, columns=["parent", "child", "weight"])
+    """dag.csv: each edge of the graph every output uses, its `weight`, its
+    `stability` (share of the bootstrap refits with the edge; NaN when not
+    measured) and `kpi_mediated`: the parent's total incremental KPI (all
+    weeks, all regions) that goes through this edge, i.e. its total effect
+    minus its total effect with the edge cut."""
+    names, graph, stability = fitted.channels, fitted.graph, fitted.graph_stability
+    rows = []
+    for i, j in zip(*np.nonzero(graph)):
+        cut = graph.copy()
+        cut[i, j] = 0.0
+        rows.append({"parent": names[i], "child": names[j], "weight": graph[i, j],
+                     "stability": np.nan if stability is None else stability[i, j],
+                     "kpi_mediated": total_effect(fitted, i).sum()
+                     - total_effect(fitted, i, graph=cut).sum()})
+    return pd.DataFrame(rows, columns=DAG_COLUMNS)
 
 
 def channel_table(fitted: Fitted, weeks=None) -> pd.DataFrame:
@@ -119,6 +133,10 @@ def channel_table(fitted: Fitted, weeks=None) -> pd.DataFrame:
     })
     total = table["incremental_total"].sum()
     table["share"] = table["incremental_total"] / total if total > 0 else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["mediated_share"] = np.where(table["incremental_total"] > 0,
+                                           table["incremental_mediated"]
+                                           / table["incremental_total"], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["roi_direct"] = np.where(spend > 0, table["incremental_direct"] / spend, np.nan)
         table["roi"] = np.where(spend > 0, table["incremental_total"] / spend, np.nan)

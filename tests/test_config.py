@@ -39,6 +39,8 @@ ZERO_IS_VALID = {
     "train.checkpoint_every": "only the final checkpoint", "train.refit_steps": "no phase 2",
     "train.replica_threads": "one program per core", "mesh.process_id": "the first process",
     "budget.lower": "a channel may be switched off", "calibration.weight": "tests ignored",
+    "model.graph.floor": "no floor on own activity",
+    "model.graph.resamples": "no stability selection", "model.graph.stability": "every edge kept",
 }
 
 
@@ -146,11 +148,15 @@ def test_unknown_keys_and_missing_values_are_named():
 def test_spec_defaults_are_the_yaml_defaults():
     cfg = OmegaConf.to_container(_compose([]), resolve=True)
     spec = run_spec(cfg, 3, 2, ("a", "b", "c"))
-    assert spec.model == ModelSpec(3, 2)
+    # without spend columns the graph's equations take the plan's on-air weeks
+    assert spec.model == ModelSpec(3, 2, graph_plan=True)
     assert spec.loss == LossSpec()
+    with_spend = run_spec(cfg, 3, 2, ("a", "b", "c"), has_spend=True)
+    assert with_spend.model == ModelSpec(3, 2)  # own activity from spend instead
+    assert with_spend.loss == LossSpec(graph_own_spend=True)
     assert spec.train == TrainSpec()
     assert (spec.graph, spec.ensemble, spec.mesh) == (GraphSpec(), EnsembleSpec(), MeshSpec())
-    assert spec == RunSpec(ModelSpec(3, 2))
+    assert spec == RunSpec(ModelSpec(3, 2, graph_plan=True))
     assert budget_spec(cfg) == BudgetSpec()
     assert validate_spec(cfg) == ValidateSpec()
     backtest = OmegaConf.to_container(_compose(["validate=backtest"]), resolve=True)

@@ -105,19 +105,29 @@ def test_metrics_tables(problem, ensemble):
         "size": 3, "interval": 0.8, "interval_achieved": pytest.approx(0.5)}
 
 
-def test_dag_table(problem):
-    assert dag_table(problem).to_dict("records") == [
+def test_dag_table(problem, effects):
+    table = dag_table(problem)
+    assert list(table.columns) == ["parent", "child", "weight", "stability", "kpi_mediated"]
+    assert table[["parent", "child", "weight"]].to_dict("records") == [
         {"parent": "tv", "child": "search", "weight": 0.4}]
+    assert np.isnan(table["stability"].iloc[0])  # not measured
+    # tv's only edge carries all of tv's mediated effect
+    np.testing.assert_allclose(table["kpi_mediated"].iloc[0], effects.mediated.sum(axis=0)[0],
+                               rtol=1e-5)
+    stability = np.zeros((C, C))
+    stability[0, 2] = 0.9
+    assert dag_table(dataclasses.replace(problem, graph_stability=stability))[
+        "stability"].iloc[0] == 0.9
     empty = dag_table(dataclasses.replace(problem, graph=np.zeros((C, C))))
-    assert list(empty.columns) == ["parent", "child", "weight"] and empty.empty
+    assert list(empty.columns) == list(table.columns) and empty.empty
 
 
 def test_channel_table(problem, effects):
     table = channel_table(problem)
     assert list(table.columns) == [
         "channel", "spend", "activity", "incremental_direct", "incremental_mediated",
-        "incremental_total", "share", "roi_direct", "roi", "mroi", "adstock_family",
-        "mean_lag_weeks", "hill_k", "hill_s"]
+        "incremental_total", "share", "mediated_share", "roi_direct", "roi", "mroi",
+        "adstock_family", "mean_lag_weeks", "hill_k", "hill_s"]
     spend = problem.panel.spend.sum(axis=(0, 1))
     np.testing.assert_allclose(table["spend"], spend)
     np.testing.assert_allclose(table["incremental_total"], effects.total.sum(axis=0))
@@ -125,6 +135,8 @@ def test_channel_table(problem, effects):
     np.testing.assert_allclose(table["mroi"], marginal_roi(problem))
     assert table["share"].sum() == pytest.approx(1.0)
     assert table["incremental_mediated"].iloc[0] > 0 == table["incremental_mediated"].iloc[1]
+    np.testing.assert_allclose(table["mediated_share"],
+                               effects.mediated.sum(axis=0) / effects.total.sum(axis=0))
 
 
 def test_channels_and_window_tables(problem, ensemble):

@@ -56,3 +56,16 @@ def incremental_effects(fitted: Fitted, weeks=None) -> Incremental:
         eff = jnp.stack([effect(ones.at[c].set(0.0), flag) for c in range(n_ch)], axis=1)
         out[name] = np.asarray(eff) * np.asarray(kpi_mean)[:, None]
     return Incremental(out["direct"], out["total"])
+
+
+def total_effect(fitted: Fitted, channel: int, graph=None) -> np.ndarray:
+    """[R] total incremental KPI of one channel over all weeks (KPI units): its
+    own activity removed and the change propagated through `graph` (default
+    the model's thresholded graph)."""
+    mspec, params, statics = fitted.model, fitted.params, fitted.statics
+    x, z = fitted.batch.x, fitted.batch.z
+    w = jnp.asarray(fitted.graph if graph is None else graph, jnp.float32)
+    ones = jnp.ones(x.shape[2], jnp.float32)
+    base = plan_prediction(mspec, params, x, z, statics, w, ones)
+    off = plan_prediction(mspec, params, x, z, statics, w, ones.at[channel].set(0.0))
+    return np.asarray(jnp.sum(base - off, axis=1)) * np.asarray(fitted.kpi_mean)

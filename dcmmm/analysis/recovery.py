@@ -74,3 +74,18 @@ def lift_window_table(decomposition: pd.DataFrame, true_contrib: np.ndarray, reg
                      "fit_over_true_tested": float(fitted[:, tested].sum() / true[:, tested].sum()),
                      "fit_over_true_other": float(fitted[:, ~tested].sum() / true[:, ~tested].sum())})
     return pd.DataFrame(rows)
+
+
+def edge_scores(dag: pd.DataFrame, true_edges) -> dict:
+    """The kept edges (dag.csv) against the generator's true (parent, child, weight)
+    edges: `edges` found, `false_edges`, `missed_edges`, precision, recall and F1
+    (F1 = 1 when there is no true edge and none is found)."""
+    found = {(p, c) for p, c in zip(dag["parent"], dag["child"])}
+    true = {(p, c) for p, c, *_ in true_edges}
+    hits = len(found & true)
+    precision = hits / len(found) if found else 1.0
+    recall = hits / len(true) if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"edges": sorted(f"{p}->{c}" for p, c in found),
+            "false_edges": len(found - true), "missed_edges": len(true - found),
+            "edge_precision": precision, "edge_recall": recall, "edge_f1": f1}

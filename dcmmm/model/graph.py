@@ -10,14 +10,32 @@ acyclicity constraint (Zheng et al. 2018, "DAGs with NO TEARS")
 enforced with an augmented Lagrangian (`α·h + ρ/2·h²`, duals in the train
 state). After training, small edges are cut and remaining cycles are broken
 (`threshold_graph`); that graph is the one every output uses.
+
+Channels bought in the same plan move together without driving each other,
+so an edge has to rest on what a shared plan cannot explain (README, "The
+channel graph"):
+
+- with `sign="positive"` (the default) W ≥ 0 through a softplus: a parent
+  only adds activity to its child;
+- `excess_driven` penalises weeks in which the parents would drive more
+  activity than the child has (own activity u = x − xW cannot be negative);
+- without spend columns the structural equations are fitted on each region's
+  deviation from the week's national pattern, with the channels' on-air
+  weeks as the plan's part of own activity (`dcmmm.train.inputs`);
+- an edge is kept only when it is found in at least a stated share of
+  bootstrap refits (`stable_edges`).
 """
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 from flax import nnx
 
 MODES = ("notears", "triangular", "none")
+SIGNS = ("positive", "any")
+PLANS = ("remove", "keep")  # model.graph.shared_plan
+POSITIVE_INIT = 0.01  # initial W of a positive graph (softplus never reaches 0)
 
 
 def acyclicity(w):
@@ -25,11 +43,12 @@ def acyclicity(w):
     return jnp.trace(jax.scipy.linalg.expm(w * w)) - w.shape[0]
 
 
-def allowed_edges(mode: str, n_channels: int, forbid=(), require=()) -> np.ndarray:
+def allowed_edges(mode: str, n_channels: int, forbid=(), require=(), learn: bool = True
+                  ) -> np.ndarray:
     """Boolean mask [C, C] of edges the model may learn (no self loops).
 
     `forbid` / `require` are lists of (parent, child) index pairs; required
-    edges are always allowed.
+    edges are always allowed. `learn=False` allows the required edges only.
     """
     if mode not in MODES:
         raise ValueError(f"unknown graph mode {mode!r}; use one of {MODES}")
@@ -39,6 +58,8 @@ def allowed_edges(mode: str, n_channels: int, forbid=(), require=()) -> np.ndarr
         mask = np.triu(np.ones((n_channels, n_channels), bool), k=1)
     else:
         mask = ~np.eye(n_channels, dtype=bool)
+    if not learn:
+        mask[:] = False
     for i, j in forbid:
         mask[i, j] = False
     for i, j in require:
@@ -49,6 +70,28 @@ def allowed_edges(mode: str, n_channels: int, forbid=(), require=()) -> np.ndarr
 def masked_graph(raw_w, allowed):
     """W[C, C] = raw weights with disallowed edges (and the diagonal) zeroed."""
     return raw_w * allowed
+
+
+def graph_matrix(graph_params: dict, allowed):
+    """W[C, C] from the graph's parameters: `raw_w` as is (any sign) or
+    softplus(`raw_positive_w`) (W ≥ 0), disallowed edges zeroed."""
+    if "raw_positive_w" in graph_params:
+        return masked_graph(jax.nn.softplus(graph_params["raw_positive_w"]), allowed)
+    return masked_graph(graph_params["raw_w"], allowed)
+
+
+def excess_driven(w, x, weight):
+    """½·Σ weight·relu(x W − x)² / Σ weight: activity the parents would drive
+    beyond what the child has (own activity x − xW below 0).
+
+    x: [N, C] scaled activity (not centred), weight: [N]. A shared plan makes
+    channels co-move but does not keep a child above w·parent in every week,
+    so this bounds an edge by the smallest ratio child / parent it has to
+    explain: a spike of one channel that the other does not follow, or a
+    child off air while the parent is on, rules the edge out.
+    """
+    excess = jax.nn.relu(x @ w - x)
+    return 0.5 * jnp.sum(weight[:, None] * excess**2) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
 def sem_loss(w, xc, weight, own=None):
@@ -151,14 +194,17 @@ def find_cycle(adj: np.ndarray):
     return None
 
 
-def threshold_graph(w, threshold: float, required=()) -> np.ndarray:
-    """The graph used by every output: |W| < threshold cut, then cycles broken.
+def threshold_graph(w, threshold: float, required=(), stable=None) -> np.ndarray:
+    """The graph used by every output: |W| < threshold cut, edges outside
+    `stable` (boolean [C, C], None = all) cut, then cycles broken.
 
     While a cycle remains, its weakest edge (smallest |w|, required edges last)
     is removed, so the result is guaranteed acyclic. Returns W[C, C] (numpy).
     """
     w = np.array(w, dtype=np.float64)
     keep = np.abs(w) >= threshold
+    if stable is not None:
+        keep &= np.asarray(stable, bool)
     for i, j in required:
         keep[i, j] = True
     w = np.where(keep, w, 0.0)
@@ -170,13 +216,28 @@ def threshold_graph(w, threshold: float, required=()) -> np.ndarray:
     return w
 
 
-class ChannelGraph(nnx.Module):
-    """Holds the raw channel graph W[C, C]; edges outside `allowed` stay zero."""
+def selection_share(graphs) -> np.ndarray:
+    """[C, C] share of the graphs [B, C, C] (thresholded) in which each edge is present."""
+    return np.mean(np.asarray(graphs) != 0, axis=0)
 
-    def __init__(self, allowed: np.ndarray, scale: float = 0.0):
+
+class ChannelGraph(nnx.Module):
+    """Holds the raw channel graph W[C, C]; edges outside `allowed` stay zero.
+
+    `sign="any"`: W = raw_w (start 0); `sign="positive"`: W = softplus(raw_positive_w)
+    (start POSITIVE_INIT).
+    """
+
+    def __init__(self, allowed: np.ndarray, scale: float = 0.0, sign: str = "any"):
         self.allowed = nnx.Variable(jnp.asarray(allowed, jnp.float32))
-        self.raw_w = nnx.Param(jnp.full(allowed.shape, scale, jnp.float32))
+        if sign == "positive":
+            start = float(np.log(np.expm1(POSITIVE_INIT)))
+            self.raw_positive_w = nnx.Param(jnp.full(allowed.shape, start, jnp.float32))
+        else:
+            self.raw_w = nnx.Param(jnp.full(allowed.shape, scale, jnp.float32))
 
     def __call__(self):
-        w = masked_graph(self.raw_w[...], self.allowed[...])
+        params = ({"raw_positive_w": self.raw_positive_w[...]} if hasattr(self, "raw_positive_w")
+                  else {"raw_w": self.raw_w[...]})
+        w = graph_matrix(params, self.allowed[...])
         return w, acyclicity(w)

@@ -20,7 +20,7 @@ from flax import nnx
 from dcmmm.model import adstock as adstock_lib
 from dcmmm.model.baseline import control_effects, level, seasonality
 from dcmmm.model.dynamics import EffectivenessGRU, effectiveness
-from dcmmm.model.graph import ChannelGraph, masked_graph
+from dcmmm.model.graph import ChannelGraph, graph_matrix
 from dcmmm.model.saturation import HillSaturation, hill, hill_k, hill_s
 
 
@@ -38,6 +38,8 @@ class ModelSpec:
     adstock_enabled: bool = True
     max_lag: int = 8
     graph_mode: str = "notears"
+    graph_sign: str = "positive"  # positive: W >= 0 (a parent only adds activity); any
+    graph_plan: bool = False  # SEM with the plan's part of own activity (no spend columns)
     dynamics_enabled: bool = True
     hidden: int = 8
     max_log_ratio: float = 1.0
@@ -119,12 +121,23 @@ def predict_panel(mspec: ModelSpec, params: dict, x, z, statics: Statics) -> Pre
 
 def graph_weights(params: dict, statics: Statics):
     """The learned (un-thresholded) channel graph W[C, C]."""
-    return masked_graph(params["shared"]["graph"]["raw_w"], statics.allowed)
+    return graph_matrix(params["shared"]["graph"], statics.allowed)
 
 
 def inverse_softplus(y: float) -> float:
     """x such that softplus(x) == y > 0."""
     return float(y + np.log(-np.expm1(-y)))
+
+
+def graph_params(mspec: ModelSpec, allowed: np.ndarray) -> dict:
+    """Initial graph parameters: W's raw weights and, with `graph_plan`, the
+    plan's loadings V[C, C] (own activity of c = Σ_p on_p · V[p, c], on-air
+    weeks as deviations from the week's national pattern)."""
+    module = ChannelGraph(allowed, sign=mspec.graph_sign)
+    out = nnx.to_pure_dict(nnx.state(module, nnx.Param))
+    if mspec.graph_plan:
+        out["plan_v"] = jnp.zeros(allowed.shape, jnp.float32)
+    return out
 
 
 def init_params(mspec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict:
@@ -152,7 +165,7 @@ def init_params(mspec: ModelSpec, key, x, y, fit_mask, statics: Statics) -> dict
         "beta": jnp.full(n_ch, inverse_softplus(mspec.beta_init)),
         "season": jnp.zeros(statics.fourier.shape[1]),
         "gamma": jnp.zeros(n_ctrl),
-        "graph": {"raw_w": pure(ChannelGraph(np.asarray(statics.allowed) > 0))["raw_w"]},
+        "graph": graph_params(mspec, np.asarray(statics.allowed) > 0),
         "gru": pure(gru),
     }
     n_knots = statics.level_basis.shape[1]

@@ -45,6 +45,13 @@ def make_split(panel: Panel, val_weeks: int) -> Split:
     return Split(max(n_train - val_weeks, 1), n_train)
 
 
+def national_without_spend(panel: Panel) -> bool:
+    """One region and no spend columns: a shared plan and an edge look the same
+    there (no regional variation, no spend to explain own activity), so no
+    edge is learned unless required (`model.graph.require`)."""
+    return panel.n_regions == 1 and panel.spend is None
+
+
 def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, graph_mode: str,
                  forbid=(), require=(), level_weeks: int | None = None, knots=None,
                  trend_origin: int | None = None) -> Statics:
@@ -56,7 +63,8 @@ def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, gr
     origin = split.n_train - 1 if trend_origin is None else trend_origin
     trend = (np.arange(n_weeks) - origin) / WEEKS_PER_YEAR
     basis = level_basis(n_weeks, level_weeks or split.n_fit, knot_weeks, knots)
-    allowed = allowed_edges(graph_mode, panel.n_channels, forbid, require)
+    allowed = allowed_edges(graph_mode, panel.n_channels, forbid, require,
+                            learn=not national_without_spend(panel))
     return Statics(
         fourier=jnp.asarray(fourier_features(panel.week_of_year, n_fourier), jnp.float32),
         level_basis=jnp.asarray(basis, jnp.float32),
@@ -65,10 +73,26 @@ def make_statics(panel: Panel, split: Split, n_fourier: int, knot_weeks: int, gr
     )
 
 
+def week_deviations(v, rows):
+    """v[R, T, C] minus each week's mean over the regions observed that week,
+    zero outside `rows` [R, T]: what a national plan shared by all regions
+    does not explain."""
+    w = rows[..., None].astype(np.float64)
+    national = (v * w).sum(axis=0, keepdims=True) / np.maximum(w.sum(axis=0, keepdims=True), 1.0)
+    return (v - national) * w
+
+
 def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
-               lift_tests: LiftTests | None = None) -> Batch:
+               lift_tests: LiftTests | None = None, deviations: bool = False) -> Batch:
     """Scaled arrays and cell weights; `media` [R, T, C] replaces the panel's activity;
-    `lift_tests` (validated against the panel) calibrate the fit."""
+    `lift_tests` (validated against the panel) calibrate the fit.
+
+    The channel graph's structural equations (`xc`, `sem_on`): with spend,
+    activity itself (own activity comes from spend); without spend, with
+    `deviations` and several regions, each region's deviation from
+    the week's national pattern, with the channels' on-air weeks (as the same
+    deviations) for the plan's part of own activity; otherwise activity
+    centred per (region, channel)."""
     media = panel.media if media is None else media
     x = scalers.scale_media(media)
     z = scalers.scale_controls(panel.z)
@@ -86,9 +110,15 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
         s_mean = np.where(s_mean > 0, s_mean, np.maximum(pooled, 1e-12)[None, :])
         s_scaled = spend / s_mean[:, None, :]
         xc = x * train_rows[..., None]
+        sem_on = np.zeros_like(x)
+    elif deviations and panel.n_regions > 1:
+        s_scaled = np.zeros_like(x)
+        xc = week_deviations(x, train_rows)
+        sem_on = week_deviations((media > 0).astype(np.float64), train_rows)
     else:
         s_scaled = np.zeros_like(x)
         xc = (x - x_mean[:, None, :]) * train_rows[..., None]
+        sem_on = np.zeros_like(x)
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     lifts = None
     if lift_tests is not None:
@@ -97,4 +127,4 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
                           f32(lift_tests.measure_w),
                           f32(lift_tests.lift), f32(lift_tests.lift_se), f32(scalers.kpi_mean))
     return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
-                 f32(s_scaled), lifts, f32(np.ones(panel.n_regions)))
+                 f32(s_scaled), lifts, f32(np.ones(panel.n_regions)), sem_on=f32(sem_on))

@@ -113,6 +113,17 @@ def init_state(params: dict, optimizer, tspec: TrainSpec, seed: int) -> TrainSta
     )
 
 
+def dual_update(alpha, rho, h_prev, h, step, tspec: TrainSpec):
+    """Augmented-Lagrangian duals after `step`: every `dual_every` steps
+    α ← α + ρ·h(W), and ρ grows `rho_growth`-fold (up to `rho_max`) when h has
+    not fallen below a quarter of its value at the previous update."""
+    now = (step % tspec.dual_every) == 0
+    new_alpha = jnp.where(now, alpha + rho * h, alpha)
+    grow = now & (h > 0.25 * h_prev)
+    new_rho = jnp.where(grow, jnp.minimum(rho * tspec.rho_growth, tspec.rho_max), rho)
+    return new_alpha, new_rho, jnp.where(now, h, h_prev)
+
+
 def make_train_step(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimizer):
     """train_step(state, batch, statics) -> (state, metrics); pure, not jitted."""
 
@@ -125,12 +136,8 @@ def make_train_step(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec, optimiz
         lr = learning_rate(state.schedule, state.step)
         params = jax.tree.map(lambda p, u: p - lr * u, state.params, updates)
         step = state.step + 1
-        h = terms["h"]
-        dual_now = (step % tspec.dual_every) == 0
-        alpha = jnp.where(dual_now, state.alpha + state.rho * h, state.alpha)
-        grow = dual_now & (h > 0.25 * state.h_prev)
-        rho = jnp.where(grow, jnp.minimum(state.rho * tspec.rho_growth, tspec.rho_max), state.rho)
-        h_prev = jnp.where(dual_now, h, state.h_prev)
+        alpha, rho, h_prev = dual_update(state.alpha, state.rho, state.h_prev, terms["h"], step,
+                                         tspec)
         metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
         state = TrainState(params, opt_state, step, alpha, rho, h_prev, state.key, state.schedule)
         return state, metrics

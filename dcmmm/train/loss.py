@@ -8,7 +8,8 @@
 
 Means over regions are weighted by `Batch.region_w` (0 for the dummy regions
 that pad the region axis to a multiple of the device count, dcmmm.train.sharding).
-         + sem · ½‖xc − xc W‖² + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²    channel graph
+         + sem · ½‖xc − xc W − own‖² + floor · ½‖relu(xW − x)‖²
+         + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²                           channel graph
          + σ̂²/N · Σ_i ½ ((lift_model_i − lift_i) / se_i)²           lift tests
          + σ̂²/N · Σ_j ½ w_j ((θ_j − θ⁰_j) / τ)²                      refresh pull
 
@@ -28,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dcmmm.model.graph import acyclicity, planned_activity, sem_loss
+from dcmmm.model.graph import acyclicity, excess_driven, planned_activity, sem_loss
 from dcmmm.model.mmm import ModelSpec, Statics, graph_weights, predict_panel
 
 
@@ -42,9 +43,10 @@ class LossSpec:
     m_smoothness: float = 1.0
     m_distance: float = 1e-3
     graph_sem: float = 1.0
-    graph_l1: float = 0.01
+    graph_l1: float = 0.05
     graph_enabled: bool = True
     graph_own_spend: bool = False  # SEM with each channel's own spend-driven activity
+    graph_floor: float = 100.0  # weight of excess_driven: parents driving more than the child has
     calibration_weight: float = 1.0  # multiplies the lift-test likelihood (1 = as measured)
 
 
@@ -82,6 +84,7 @@ class Batch(NamedTuple):
     lifts: LiftBatch | None = None  # lift tests that calibrate the fit, or None
     region_w: jax.Array | None = None  # [R] 1 = real region, 0 = padding (None = all real)
     anchor: Anchor | None = None  # refresh: the pull toward a finished run's parameters
+    sem_on: jax.Array | None = None  # [R, T, C] on-air weeks for the plan's part of own activity
 
 
 def region_weight(batch: Batch):
@@ -125,14 +128,7 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, mspec: ModelS
     w = graph_weights(params, statics)
     h = acyclicity(w)
     if lspec.graph_enabled:
-        n_ch = batch.xc.shape[-1]
-        own = None
-        if lspec.graph_own_spend:
-            own = (jax.nn.softplus(region["own"])[:, None, :] * batch.spend).reshape(-1, n_ch)
-        sem = sem_loss(w, batch.xc.reshape(-1, n_ch), batch.sem_w.reshape(-1), own)
-        terms["graph"] = (
-            lspec.graph_sem * sem + lspec.graph_l1 * jnp.sum(jnp.abs(w)) + alpha * h + 0.5 * rho * h**2
-        )
+        terms["graph"] = graph_loss(params, w, h, alpha, rho, batch, lspec)
     # likelihood terms enter on the fit's scale: σ̂²/N (σ̂² held constant in the gradient)
     per_nat = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w)) / jnp.maximum(
         jnp.sum(batch.fit_w), 1.0)
@@ -144,6 +140,25 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, mspec: ModelS
     total = sum(terms.values())
     terms["h"] = h
     return total, terms
+
+
+def graph_loss(params, w, h, alpha, rho, batch: Batch, lspec: LossSpec):
+    """The channel graph's terms: structural-equation least squares, the
+    excess of driven over observed activity, L1 and the augmented Lagrangian
+    of h(W). Own activity is the spend-driven activity (a learned share of
+    scaled spend) with spend, the plan's on-air weeks times V without
+    (`graph.plan_v`), or nothing."""
+    n_ch = batch.xc.shape[-1]
+    own = None
+    if lspec.graph_own_spend:
+        own = (jax.nn.softplus(params["region"]["own"])[:, None, :] * batch.spend).reshape(-1, n_ch)
+    elif "plan_v" in params["shared"]["graph"] and batch.sem_on is not None:
+        own = batch.sem_on.reshape(-1, n_ch) @ params["shared"]["graph"]["plan_v"]
+    sem_w = batch.sem_w.reshape(-1)
+    sem = sem_loss(w, batch.xc.reshape(-1, n_ch), sem_w, own)
+    floor = excess_driven(w, batch.x.reshape(-1, n_ch), sem_w) if lspec.graph_floor else 0.0
+    return (lspec.graph_sem * sem + lspec.graph_floor * floor + lspec.graph_l1 * jnp.sum(jnp.abs(w))
+            + alpha * h + 0.5 * rho * h**2)
 
 
 def anchor_sum_sq(params, anchor: Anchor, region_w):

@@ -241,3 +241,16 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, mspec:
     second = fit_replicas(first.params, refit_batch(batch), statics, mspec, lspec, refit,
                           [refit_seed(s) for s in seeds], layout)
     return joined(second, phase1)._replace(history=first.history + second.history), phase1
+
+
+def bootstrap_weights(n_regions: int, n_weeks: int, block_weeks: int, rng) -> np.ndarray:
+    """Bayesian-bootstrap cell weights [R, T]: Exp(1) per (region, block), mean 1.
+
+    block_weeks 0 gives all ones.
+    """
+    if block_weeks <= 0:
+        return np.ones((n_regions, n_weeks))
+    n_blocks = -(-n_weeks // block_weeks)
+    w = rng.exponential(1.0, (n_regions, n_blocks))
+    w = w / w.mean()
+    return np.repeat(w, block_weeks, axis=1)[:, :n_weeks]

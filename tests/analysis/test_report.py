@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcmmm.analysis.report import write_report
+from dcmmm.analysis.report import graph_layers, graph_section, write_report
 
 SECTIONS = ("Metrics", "Fit per region", "Decomposition over time",
             "Incremental effect and ROI per channel", "Response curves", "Channel graph",
@@ -52,8 +52,9 @@ def run_frames(n_regions=8, n_weeks=30, spend=True, edges=True):
         "channel": c, "multiplier": mult, "spend": mult * money[i], "activity": mult * 1e4,
         "incremental_direct": inc[i] * 2 * mult / (1 + mult),
         "incremental_total": inc[i] * 2 * mult / (1 + mult)}) for i, c in enumerate(CHANNELS)])
-    dag = pd.DataFrame({"parent": ["tv"], "child": ["search"], "weight": [0.42]}) if edges else \
-        pd.DataFrame(columns=["parent", "child", "weight"])
+    dag = pd.DataFrame({"parent": ["tv"], "child": ["search"], "weight": [0.42],
+                        "stability": [0.95], "kpi_mediated": [inc[0] * 0.2]}) if edges else \
+        pd.DataFrame(columns=["parent", "child", "weight", "stability", "kpi_mediated"])
     budget = pd.DataFrame({
         "channel": CHANNELS, "current_spend": money, "optimal_spend": money * [1.5, 0.5, 1.1],
         "multiplier": [1.5, 0.5, 1.1], "lower": 0.5, "upper": 1.5,
@@ -105,9 +106,23 @@ def test_without_spend_curves_or_edges(tmp_path):
     path = write_report(tmp_path / "r.html", title="national", **frames)
     page = path.read_text(encoding="utf-8")
     assert "needs spend" in page
-    assert "no edges" in page
+    assert "No edge is kept" in page
     assert "no response curves" in page
-    assert page.count("data:image/png;base64,") == 4  # fit, decomposition, effects, graph
+    assert page.count("data:image/png;base64,") == 3  # fit, decomposition, effects (no graph)
+
+
+def test_graph_section_left_to_right_with_stability_and_mediated_kpi():
+    dag = pd.DataFrame({"parent": ["tv", "display", "search"], "child": ["search", "search", "sales_calls"],
+                        "weight": [0.5, 0.2, 0.3], "stability": [1.0, 0.85, 0.9],
+                        "kpi_mediated": [600.0, 190.0, 40.0]})
+    assert graph_layers(dag) == {"tv": 0, "display": 0, "search": 1, "sales_calls": 2}
+    channels = pd.DataFrame({"channel": ["tv", "display", "search", "sales_calls", "radio"],
+                             "incremental_total": [6000.0, 950.0, 500.0, 100.0, 50.0]})
+    section = graph_section(dag, channels)
+    assert section.count("<img") == 1
+    assert "<th>stability</th>" in section and "<th>kpi_mediated</th>" in section
+    assert "<th>share_of_parent_total</th>" in section and "<td>0.1</td>" in section  # 600 / 6000
+    assert "Channels without edges: radio" in section
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")

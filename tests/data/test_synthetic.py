@@ -74,7 +74,8 @@ def test_hill_closed_forms(k, s):
 
 
 def test_scenarios_and_unknown_name():
-    assert set(syn.SCENARIOS) == {"geo", "national", "graph", "collinear", "drift"}
+    assert set(syn.SCENARIOS) == {"geo", "national", "graph", "collinear", "drift", "shared",
+                                  "shared_graph"}
     assert syn.scenario("geo").n_regions == 40
     with pytest.raises(ConfigError, match="geo"):
         syn.scenario("nope")
@@ -86,6 +87,9 @@ def test_scenarios_and_unknown_name():
         ({"edges": (("tv", "search", 0.5), ("search", "tv", 0.2))}, "cycle"),
         ({"edges": (("tv", "nope", 0.5),)}, "nope"),
         ({"edges": (("tv", "search", 0.7), ("radio", "search", 0.4))}, "search"),
+        ({"bought_together": ("tv", "social")}, "not flighted"),
+        ({"spiky": ("nope",)}, "nope"),
+        ({"bought_together": ("tv", "radio"), "spiky": ("radio",)}, "also bought_together"),
         ({"n_regions": 0}, "n_regions"),
         ({"drift": (("nope", 1.0, 2.0),)}, "nope"),
         ({"adstock": (("tv", "gamma"),)}, "gamma"),
@@ -378,3 +382,37 @@ def test_script_round_trip(tmp_path, capsys):
 def test_script_bad_scenario(tmp_path, capsys):
     assert _script().main(["--scenario", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def _scaled(world):
+    a = world.activity
+    return a / a.mean(axis=1, keepdims=True)
+
+
+def test_shared_plan_moves_channels_together_without_edges():
+    """`shared`: what activity data without spend looks like (the DMA panel's
+    co-movement and a sparse, spiky channel), and no channel drives another."""
+    _, truth, world = sim("shared")
+    assert truth["edges"] == []
+    ch = list(world.channels)
+    x = _scaled(world)
+    national = x.mean(axis=0)  # [T, C]
+    corr = np.corrcoef(national.T)
+    upper = corr[np.triu_indices(len(ch), 1)]
+    assert np.median(upper) > 0.3  # channels rise and fall together nationally
+    together = [ch.index(c) for c in ("tv", "radio", "display")]
+    on = world.activity[..., together] > 0
+    follows = on.all(axis=2) | ~on.any(axis=2)
+    assert follows.mean() > 0.6  # bought in the same weeks in most regions
+    events = world.activity[..., ch.index("events")]
+    assert 0.6 < (events == 0).mean() < 0.85
+    assert (events / events.mean(axis=1, keepdims=True)).max() > 15  # rare, large spikes
+    # a plain geo world keeps its draws (the new features use a stream of their own)
+    np.testing.assert_array_equal(sim("geo")[2].spend, syn.simulate("geo", 0)[2].spend)
+
+
+def test_shared_graph_adds_true_edges_to_the_shared_plan():
+    _, truth, world = sim("shared_graph")
+    assert {(p, c) for p, c, _ in truth["edges"]} == {("tv", "search"), ("display", "social")}
+    shared = sim("shared")[2]
+    np.testing.assert_allclose(world.own_activity, shared.own_activity)

@@ -8,9 +8,12 @@ from dcmmm.model.graph import (
     ChannelGraph,
     acyclicity,
     allowed_edges,
+    excess_driven,
     find_cycle,
+    graph_matrix,
     propagate,
     remove_own_activity,
+    selection_share,
     sem_loss,
     threshold_graph,
 )
@@ -115,3 +118,35 @@ def test_sem_with_own_spend_separates_planning_from_driving():
     xc = x - x.mean(axis=0)
     centred_gap = float(sem_loss(spurious, xc, weight)) - float(sem_loss(jnp.asarray(w_true), xc, weight))
     assert centred_gap < float(sem_loss(spurious, x, weight, own=spend))
+
+
+def test_positive_graph_is_nonnegative_for_any_raw_weights():
+    allowed = allowed_edges("notears", 4)
+    raw = jax.random.normal(jax.random.key(0), (4, 4)) * 5.0
+    w = graph_matrix({"raw_positive_w": raw}, jnp.asarray(allowed, jnp.float32))
+    assert float(jnp.min(w)) >= 0.0
+    assert not np.asarray(w)[~allowed].any()
+    start, _ = ChannelGraph(allowed, sign="positive")()
+    np.testing.assert_allclose(np.asarray(start)[allowed], 0.01, rtol=1e-5)
+
+
+def test_excess_driven_closed_form():
+    # parent on (1.0), child off: W = 0.5 drives 0.5 the child does not have
+    x = jnp.array([[1.0, 0.0], [2.0, 3.0]])
+    w = jnp.array([[0.0, 0.5], [0.0, 0.0]])
+    assert float(excess_driven(w, x, jnp.ones(2))) == pytest.approx(0.5 * 0.5**2 / 2)
+    # the same graph where the child always has at least what the parent drives: no excess
+    assert float(excess_driven(w, jnp.array([[1.0, 0.6], [2.0, 3.0]]), jnp.ones(2))) == 0.0
+
+
+def test_stable_mask_cuts_unstable_edges():
+    w = np.array([[0.0, 0.9, 0.5], [0.0, 0.0, 0.7], [0.0, 0.0, 0.0]])
+    stable = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], bool)
+    out = threshold_graph(w, 0.1, stable=stable)
+    assert out[0, 2] == 0.0 and out[0, 1] == 0.9 and out[1, 2] == 0.7
+
+
+def test_selection_share_counts_graphs_with_each_edge():
+    graphs = np.zeros((4, 2, 2))
+    graphs[:3, 0, 1] = 0.4
+    np.testing.assert_allclose(selection_share(graphs), [[0.0, 0.75], [0.0, 0.0]])

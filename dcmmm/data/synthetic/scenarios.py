@@ -25,6 +25,7 @@ DEFAULT_FAMILY = {
     "search": "geometric",
     "display": "weibull",
     "null_ch": "geometric",
+    "events": "geometric",
     "*": "geometric",
 }
 DEFAULT_SPEND_SHARE = {
@@ -34,6 +35,7 @@ DEFAULT_SPEND_SHARE = {
     "search": 0.20,
     "display": 0.10,
     "null_ch": 0.10,
+    "events": 0.08,
     "*": 0.10,
 }
 # Cost per unit of activity (spend currency per GRP, per click, per impression...).
@@ -44,6 +46,7 @@ DEFAULT_COST_PER_UNIT = {
     "search": 1.5,
     "display": 0.004,
     "null_ch": 0.5,
+    "events": 5.0,
     "*": 1.0,
 }
 
@@ -82,6 +85,18 @@ class ScenarioConfig:
         null_follows: ``(channel, strength)``: the null channels' spend rises by
             ``strength`` in that channel's on-weeks (a spurious correlate), or None.
         drift: ``(channel, eff_start, eff_end)``: linear effectiveness drift.
+        shared_trend: a trend in every channel's spend, in log units per year
+            (all channels' activity grows together: a shared plan, not an edge).
+        shared_season: extra amplitude (log units) of the KPI's own seasonal
+            shape in every channel's spend (media peaks when demand peaks).
+        bought_together: flighted channels bought in the same national
+            campaigns: one national on/off schedule for the whole group (in the
+            regions that follow the national plan; the others keep each
+            channel's own regional flights) and a shared campaign
+            intensity (log-normal, national) in its on-weeks.
+        spiky: channels that are off most weeks and come in short bursts of
+            heavy-tailed size (events, sponsorships): about 70% zero cells,
+            peaks 10-30x the channel's mean.
         kpi_scale: weekly KPI of a size-1 region (KPI units).
         spend_ratio: weekly total spend as a fraction of weekly KPI.
         media_share: range of the media share of KPI.
@@ -116,6 +131,10 @@ class ScenarioConfig:
     collinear: tuple[str, str] | None = None
     null_follows: tuple[str, float] | None = ("tv", 0.5)
     drift: tuple[tuple[str, float, float], ...] = ()
+    shared_trend: float = 0.0
+    shared_season: float = 0.0
+    bought_together: tuple[str, ...] = ()
+    spiky: tuple[str, ...] = ()
     kpi_scale: float = 1.0e4
     spend_ratio: float = 0.10
     media_share: tuple[float, float] = (0.22, 0.32)
@@ -176,6 +195,14 @@ class ScenarioConfig:
         check("edges", [n for p, c, _ in self.edges for n in (p, c)])
         check("drift", [d[0] for d in self.drift])
         check("adstock", [a[0] for a in self.adstock])
+        check("bought_together", list(self.bought_together))
+        check("spiky", list(self.spiky))
+        together = [c for c in self.bought_together if c not in self.flighted]
+        if together:
+            raise bad("bought_together", f"names channels that are not flighted: {together}")
+        both = set(self.spiky) & set(self.bought_together)
+        if both:
+            raise bad("spiky", f"channels {sorted(both)} are also bought_together")
         if self.collinear is not None:
             check("collinear", list(self.collinear))
             if self.collinear[0] == self.collinear[1]:
@@ -225,6 +252,12 @@ def topological_order(
 
 
 _GEO_CHANNELS = ("tv", "radio", "social", "search", "null_ch")
+# What real activity data without spend looks like (the DMA panel): all channels
+# rise and fall together with a trend and the season, campaigns buy several
+# channels in the same weeks, and one channel is sparse and spiky.
+_SHARED_CHANNELS = ("tv", "radio", "display", "social", "search", "events", "null_ch")
+_SHARED = dict(n_regions=40, n_weeks=130, channels=_SHARED_CHANNELS, shared_trend=0.3,
+               shared_season=1.0, bought_together=("tv", "radio", "display"), spiky=("events",))
 _SCENARIOS: dict[str, ScenarioConfig] = {
     "geo": ScenarioConfig(name="geo", n_regions=40, n_weeks=130, channels=_GEO_CHANNELS),
     "national": ScenarioConfig(
@@ -251,6 +284,10 @@ _SCENARIOS: dict[str, ScenarioConfig] = {
         channels=_GEO_CHANNELS,
         drift=(("social", 0.6, 1.5), ("tv", 1.4, 0.6)),
     ),
+    "shared": ScenarioConfig(name="shared", **_SHARED),
+    "shared_graph": ScenarioConfig(
+        name="shared_graph", edges=(("tv", "search", 0.5), ("display", "social", 0.3)), **_SHARED
+    ),
 }
 SCENARIOS: tuple[str, ...] = tuple(_SCENARIOS)
 
@@ -264,6 +301,10 @@ def scenario(name: str) -> ScenarioConfig:
     - ``collinear``: geo with tv and radio spend nearly identical in shape.
     - ``drift``: geo with social's effectiveness rising 0.6 -> 1.5 and tv's
       fading 1.4 -> 0.6 over the panel.
+    - ``shared``: 40 regions, 130 weeks, 7 channels whose activity moves
+      together without any edge: a shared trend and season, tv/radio/display
+      bought in the same campaigns, a sparse and spiky ``events`` channel.
+    - ``shared_graph``: ``shared`` with edges tv->search (0.5), display->social (0.3).
     """
     try:
         return _SCENARIOS[name]

@@ -52,6 +52,47 @@ def _readonly(**arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
+def _shared_plan(cfg: ScenarioConfig, seed: int, dates_all: pd.DatetimeIndex,
+                 season_std: np.ndarray, national: np.ndarray, regional: np.ndarray,
+                 follows_national: np.ndarray):
+    """What makes channels move together without driving each other, or None.
+
+    Returns ``log_plan`` [R, C, TT] added to every channel's log spend level
+    (shared trend and season, a campaign intensity for the channels bought
+    together, heavy-tailed burst sizes for spiky channels), ``on`` [R, C, TT]
+    on/off schedules and ``rows`` [C], the channels whose schedule it sets.
+    Drawn from a stream of its own, so scenarios without these features keep
+    their draws.
+    """
+    if not (cfg.shared_trend or cfg.shared_season or cfg.bought_together or cfg.spiky):
+        return None
+    rng = np.random.default_rng([seed, 20220103, 4])
+    C, TT = len(cfg.channels), len(dates_all)
+    R = follows_national.shape[0]
+    cidx = {c: i for i, c in enumerate(cfg.channels)}
+    years = (np.arange(TT) - (TT - 1) / 2.0) / 52.0
+    log_plan = np.broadcast_to(
+        cfg.shared_trend * years + cfg.shared_season * season_std, (R, C, TT)).copy()
+    on = np.zeros((R, C, TT))
+    rows = np.zeros(C, bool)
+    if cfg.bought_together:
+        group = [cidx[c] for c in cfg.bought_together]
+        campaigns, follows = national[group[0]], follows_national[:, group[0]]
+        intensity = rng.normal(0.0, 0.4, TT)  # how big each week's campaign is, nationally
+        for c in group:  # regions that plan on their own keep each channel's own flights
+            on[:, c] = np.where(follows, campaigns[None], regional[:, c])
+            log_plan[:, c] += intensity[None]
+            rows[c] = True
+    for name in cfg.spiky:
+        c = cidx[name]
+        bursts_nat = _flights(rng, (TT,), 1.5, 5.0)
+        bursts_reg = _flights(rng, (R, TT), 1.5, 5.0)
+        on[:, c] = np.where(follows_national[:, c], bursts_nat[None], bursts_reg)
+        log_plan[:, c] += rng.normal(0.0, 0.6, (R, TT))  # heavy-tailed burst sizes
+        rows[c] = True
+    return log_plan, on, rows
+
+
 def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     ss = np.random.SeedSequence([seed, 20220103])
     rng_par, rng_spend, rng_ctrl = (np.random.default_rng(s) for s in ss.spawn(3))
@@ -126,6 +167,12 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     on = np.where(follows_national, national[None], regional)  # [R, C, TT]
     flighted = np.array([c in cfg.flighted for c in ch])
     on[:, ~flighted, :] = 1.0
+    shared_plan = _shared_plan(cfg, seed, dates_all, season_std, national, regional,
+                               follows_national)
+    if shared_plan is not None:
+        log_plan, on_plan, plan_rows = shared_plan
+        on = np.where(plan_rows[None, :, None], on_plan, on)
+        flighted = flighted | plan_rows
     if cfg.collinear is not None:
         a, b = cidx[cfg.collinear[0]], cidx[cfg.collinear[1]]
         on[:, b] = on[:, a]
@@ -134,9 +181,14 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
     log_level = (
         loading[None, :, None] * market[:, None, :] + 0.5 * season_std[None, None, :] + noise
     )
+    if shared_plan is not None:
+        log_level = log_level + log_plan
     level = np.exp(log_level - log_level.mean(axis=2, keepdims=True))
     weekly = cfg.spend_ratio * cfg.kpi_scale * size_r[:, None] * spend_share[None] * mix  # [R, C]
-    spend_rct = weekly[:, :, None] * level * on / np.where(flighted, duty, 1.0)[None, :, None]
+    duty_c = np.where(flighted, duty, 1.0)
+    if shared_plan is not None:  # the realised share of on-weeks (spiky channels are rarely on)
+        duty_c = np.where(plan_rows, on.mean(axis=(0, 2)), duty_c)
+    spend_rct = weekly[:, :, None] * level * on / duty_c[None, :, None]
     if cfg.null_follows is not None and cfg.null_follows[0] in cidx:
         lead, strength = cidx[cfg.null_follows[0]], cfg.null_follows[1]
         lead_on = on[:, lead, :]
