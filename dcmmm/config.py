@@ -19,21 +19,20 @@ from dcmmm.config_keys import ABSENT, KEYS, check_value, read
 from dcmmm.data.panel import DataSpec, Panel
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import ModelSpec
-from dcmmm.specs import EnsembleSpec, GraphSpec, RunSpec, ValidateSpec
+from dcmmm.specs import EnsembleSpec, EvidenceSpec, GraphSpec, RunSpec, ValidateSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.sharding import MeshSpec
 
 
-def check_config(cfg: dict) -> None:
-    """Check every key of a config (nested dict) against `KEYS`, and the keys
-    that go together (mesh, validate, refresh, ensemble, lift tests): unknown
-    keys and bad values raise one ConfigError naming the key."""
+def check_keys(cfg: dict, rules: dict) -> None:
+    """Every key of a config (nested dict) against its rule in `rules`: an
+    unknown key or a bad value raises one ConfigError naming the key."""
     def walk(node: dict, prefix: str) -> None:
         for name, value in node.items():
             key = f"{prefix}{name}"
-            if key in KEYS:
-                check_value(key, value)
+            if key in rules:
+                check_value(key, value, rules)
             elif isinstance(value, dict):
                 walk(value, f"{key}.")
             else:
@@ -42,6 +41,13 @@ def check_config(cfg: dict) -> None:
     if not isinstance(cfg, dict):
         raise ConfigError(f"a config is a mapping of keys, got {type(cfg).__name__}")
     walk(cfg, "")
+
+
+def check_config(cfg: dict) -> None:
+    """Check every key of a config (nested dict) against `KEYS`, and the keys
+    that go together (mesh, validate, refresh, ensemble, lift tests, priors): unknown
+    keys and bad values raise one ConfigError naming the key."""
+    check_keys(cfg, KEYS)
     mesh_spec(cfg)
     backtest = read(cfg, "validate.mode", "holdout") == "backtest"
     ensemble = read(cfg, "model.ensemble_size", 1) > 1
@@ -54,6 +60,9 @@ def check_config(cfg: dict) -> None:
     if backtest and lift_tests_path(cfg) is not None:
         raise ConfigError("validate=backtest does not take lift tests (calibration.path) "
                           "yet: backtest without them, or use validate=holdout")
+    if backtest and priors_path(cfg) is not None:
+        raise ConfigError("validate=backtest does not take ROI priors (priors.path) yet: "
+                          "backtest without them, or use validate=holdout")
 
 
 def data_spec(cfg: dict, val_weeks: int, keys: dict | None = None) -> DataSpec:
@@ -147,7 +156,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
                    refit_steps=read(cfg, "train.refit_steps"),
                    refit_lr_fraction=read(cfg, "train.refit_lr_fraction"),
                    ensemble=ensemble_spec(cfg),
-                   mesh=mesh_spec(cfg))
+                   mesh=mesh_spec(cfg),
+                   evidence=evidence_spec(cfg))
 
 
 def run_spec_for(cfg: dict, panel: Panel) -> RunSpec:
@@ -166,6 +176,14 @@ def ensemble_spec(cfg: dict) -> EnsembleSpec:
     return EnsembleSpec(**{field.name: read(cfg, f"model.ensemble_{field.name}",
                                             getattr(default, field.name))
                            for field in dataclasses.fields(EnsembleSpec)})
+
+
+def evidence_spec(cfg: dict) -> EvidenceSpec:
+    """The `evidence` group (absent keys: EvidenceSpec's defaults)."""
+    default = EvidenceSpec()
+    return EvidenceSpec(**{field.name: read(cfg, f"evidence.{field.name}",
+                                            getattr(default, field.name))
+                           for field in dataclasses.fields(EvidenceSpec)})
 
 
 def mesh_spec(cfg: dict) -> MeshSpec:
@@ -222,3 +240,8 @@ def refresh_settings(cfg: dict) -> tuple[Path | None, float | None]:
 def lift_tests_path(cfg: dict) -> str | None:
     """`calibration.path`, or None without lift tests."""
     return read(cfg, "calibration.path", None) or None
+
+
+def priors_path(cfg: dict) -> str | None:
+    """`priors.path`, or None without ROI priors."""
+    return read(cfg, "priors.path", None) or None

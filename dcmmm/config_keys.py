@@ -131,12 +131,35 @@ KEYS: dict[str, Rule] = {
     "budget.upper": Rule("bound", 0.0, open_low=True),
     "calibration.path": OPTIONAL_TEXT,
     "calibration.weight": NON_NEGATIVE,
+    "priors.path": OPTIONAL_TEXT,
+    "evidence.steps": _int(0),
+    "evidence.nats": POSITIVE,
+    "evidence.tolerance": POSITIVE,
     "refresh.from": OPTIONAL_TEXT,
     "refresh.scale": _float(positive=True, null=True),
     "validate.mode": _choice(*VALIDATE_MODES),
     "validate.n_folds": _int(1),
     "validate.step_weeks": _int(1),
     "validate.horizon_weeks": _int(1),
+}
+
+
+# design.py's config (conf/design.yaml): the finished run, and the `design` group
+PROBABILITY = Rule("float", 0.0, open_low=True, high=1.0)
+DESIGN_KEYS: dict[str, Rule] = {
+    "run": TEXT,
+    "design.channel": OPTIONAL_TEXT,
+    "design.max_tests": _int(1),
+    "design.weeks": _int(1),
+    "design.cooldown": _int(0, null=True),
+    "design.regions": _int(1, null=True),
+    "design.power": PROBABILITY,
+    "design.level": PROBABILITY,
+    "design.start": OPTIONAL_TEXT,
+    "design.retrospective": FLAG,
+    "design.seed": _int(0),
+    "design.draws": _int(1),
+    "design.baseline_weeks": _int(1),
 }
 
 
@@ -168,10 +191,11 @@ def _number(key: str, value, rule: Rule, what: str):
     return int(number) if rule.kind == "int" else number
 
 
-def check_value(key: str, value):
-    """`value` of the dotted config key `key` checked against `KEYS[key]`;
-    returns it as the spec holds it (int, float, tuple, ...). ConfigError otherwise."""
-    rule = KEYS[key]
+def check_value(key: str, value, rules: dict | None = None):
+    """`value` of the dotted config key `key` checked against `rules[key]`
+    (default `KEYS`); returns it as the spec holds it (int, float, tuple, ...).
+    ConfigError otherwise."""
+    rule = (KEYS if rules is None else rules)[key]
     if isinstance(value, str) and value == MISSING:
         raise ConfigError(f"{key} is required")
     if value is None:
@@ -209,9 +233,9 @@ def check_value(key: str, value):
 ABSENT = object()  # no default: a missing key is an error
 
 
-def read(cfg: dict, key: str, default=ABSENT):
-    """The checked value at the dotted `key`; `default` where it is absent (a
-    ConfigError without one)."""
+def read(cfg: dict, key: str, default=ABSENT, rules: dict | None = None):
+    """The checked value at the dotted `key` (rules: default `KEYS`); `default`
+    where it is absent (a ConfigError without one)."""
     node = cfg
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -219,4 +243,4 @@ def read(cfg: dict, key: str, default=ABSENT):
                 raise ConfigError(f"missing config key '{key}'")
             return default
         node = node[part]
-    return check_value(key, node)
+    return check_value(key, node, rules)

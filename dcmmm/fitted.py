@@ -53,7 +53,8 @@ class Fitted:
     (`dcmmm.ensemble.zero_tests`, with the channel names), or None;
     graph_stability: [C, C] share of the graph's bootstrap refits in which
     each edge survives (`dcmmm.train.graph_stability`), or None when not
-    measured.
+    measured; evidence: the profile of the fit over each channel's effect
+    size (`dcmmm.evidence.effect_profile`), or None when not measured.
     """
 
     spec: RunSpec
@@ -67,6 +68,7 @@ class Fitted:
     member_params: dict | None = None
     zero_tests: dict | None = None
     graph_stability: np.ndarray | None = None
+    evidence: dict | None = None
 
     @classmethod
     def of(cls, spec: RunSpec, panel: Panel, scalers: Scalers, params: dict, batch: Batch,
@@ -122,7 +124,7 @@ class Fitted:
         to the edges this model's stability keeps."""
         if self.member_params is None:
             return []
-        plain = dataclasses.replace(self, member_params=None, zero_tests=None)
+        plain = dataclasses.replace(self, member_params=None, zero_tests=None, evidence=None)
         return [plain] + [Fitted.of(self.spec, self.panel, self.scalers,
                                     replica(self.member_params, i), self.batch, self.statics,
                                     self.split, graph_stability=self.graph_stability)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
+from dcmmm.data.priors import RoiPriors
 from dcmmm.data.scaling import Scalers
 from dcmmm.ensemble import achieved_level, fit_ensemble, zero_tests
 from dcmmm.errors import TrainingError
@@ -65,8 +66,10 @@ def stops_on_non_finite(ckpt: Checkpointer | None = None):
 
 
 def fit_inputs(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None = None,
-               continuation: Continuation | None = None) -> tuple[Split, Statics, Batch]:
-    """Split, calendar statics and scaled batch of a panel.
+               continuation: Continuation | None = None, priors: RoiPriors | None = None
+               ) -> tuple[Split, Statics, Batch]:
+    """Split, calendar statics and scaled batch of a panel (with its lift tests
+    and ROI priors).
 
     The level's knots cover the training weeks; `continuation` gives the knots
     and trend origin of a refreshed run instead.
@@ -77,7 +80,7 @@ def fit_inputs(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTe
                            spec.graph.forbid, spec.graph.require, level_weeks=split.n_train,
                            knots=knots, trend_origin=origin)
     return split, statics, make_batch(panel, scalers, split, lift_tests=lift_tests,
-                                      deviations=spec.model.graph_plan)
+                                      deviations=spec.model.graph_plan, priors=priors)
 
 
 def initial_params(spec: RunSpec, batch: Batch, statics: Statics) -> dict:
@@ -87,7 +90,8 @@ def initial_params(spec: RunSpec, batch: Batch, statics: Statics) -> dict:
 
 
 def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None = None,
-            continuation: Continuation | None = None, previous: Previous | None = None):
+            continuation: Continuation | None = None, previous: Previous | None = None,
+            priors: RoiPriors | None = None):
     """(split, statics, batch, initial parameters) of a panel.
 
     `previous`: the finished run a refresh starts from (its knots, its
@@ -95,7 +99,7 @@ def prepare(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests
     """
     if previous is not None:
         continuation = previous.continuation
-    split, statics, batch = fit_inputs(panel, scalers, spec, lift_tests, continuation)
+    split, statics, batch = fit_inputs(panel, scalers, spec, lift_tests, continuation, priors)
     params = initial_params(spec, batch, statics)
     if previous is not None:
         params, anchor = previous.start(params)
@@ -114,17 +118,18 @@ def continuation_record(panel: Panel, spec: RunSpec, previous: Previous | None) 
 
 def fit_panel(panel: Panel, scalers: Scalers, spec: RunSpec, checkpoint_dir: Path | None = None,
               checkpoint_every: int = 0, lift_tests: LiftTests | None = None,
-              previous: Previous | None = None) -> Fit:
+              previous: Previous | None = None, priors: RoiPriors | None = None) -> Fit:
     """Build inputs, initialise and fit one model (both phases).
 
     With `checkpoint_dir`, progress is saved every `checkpoint_every` steps
-    and at the end, and a fit found there is resumed. `lift_tests` add their
-    likelihood to the loss (calibration); `previous` makes the fit a refresh
+    and at the end, and a fit found there is resumed. `lift_tests` and ROI
+    `priors` add their likelihood to the loss (calibration); `previous` makes the fit a refresh
     of that finished run (dcmmm.refresh). Fitting runs in the layout of
     `spec.mesh` (dcmmm.train.sharding); what comes back, and every checkpoint,
     holds the real regions on one device.
     """
-    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests, previous=previous)
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests, previous=previous,
+                                            priors=priors)
     layout = region_layout(spec.mesh, panel.n_regions)
     ckpt = Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir else None
     saved = None
@@ -220,12 +225,12 @@ def members_for(level: float) -> int:
 
 
 def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftTests | None,
-                checkpoint_dir: Path) -> Fit:
+                checkpoint_dir: Path, priors: RoiPriors | None = None) -> Fit:
     """An ensemble fit (dcmmm.ensemble): member 0 is the fitted model, with every
     member's parameters [E, ...] and the zero tests (None when they are off).
     Member 0's final checkpoint goes to `checkpoint_dir`. Not checkpointed
     along the way: an interrupted ensemble starts again."""
-    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests)
+    split, statics, batch, params = prepare(panel, scalers, spec, lift_tests, priors=priors)
     ens = spec.ensemble
     logger.info("ensemble: %d members in one vmapped program", ens.size)
     achieved = achieved_level(ens.size, ens.interval)

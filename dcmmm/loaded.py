@@ -1,5 +1,6 @@
 """A finished run read back from its directory as a fitted model, without retraining."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from dcmmm.train.loop import Progress, init_state, make_optimizer, static_part
 
 def load_run(run_dir: str | Path) -> Fitted:
     """The fitted model of a finished run: its config, data, scalers, final
-    parameters and, with an ensemble, its members and zero tests.
+    parameters and, with an ensemble, its members and zero tests, and the
+    profile of its channels' effects (evidence.json).
 
     The data file must be unchanged since the run (its sha256 is checked).
     """
@@ -33,7 +35,8 @@ def load_run(run_dir: str | Path) -> Fitted:
     spec = run_spec_for(cfg, panel)
     scalers = Scalers.load(run_dir / rundir.SCALERS)
     split, statics, batch, params = prepare(panel, scalers, spec, rundir.lift_tests_of(cfg, panel),
-                                            continuation_of(info))
+                                            continuation_of(info),
+                                            priors=rundir.priors_of(cfg, panel))
     ckpt = Checkpointer(run_dir / rundir.CHECKPOINTS, 0)
     template = init_state(params, make_optimizer(static_part(spec.train)), spec.train, spec.seed)
     saved = ckpt.restore_latest(Progress(template, np.inf, params, 0, False))
@@ -41,7 +44,8 @@ def load_run(run_dir: str | Path) -> Fitted:
     if saved is None or not saved.final:
         raise ConfigError(f"'{run_dir}' has no final checkpoint: the run did not finish")
     best = saved.progress.best_params
-    return Fitted.of(spec, panel, scalers, best, batch, statics, split,
-                     rundir.load_members(run_dir, best, spec.ensemble.size),
-                     rundir.read_json(run_dir / rundir.ZERO_TESTS),
-                     rundir.read_graph_stability(run_dir))
+    fitted = Fitted.of(spec, panel, scalers, best, batch, statics, split,
+                       rundir.load_members(run_dir, best, spec.ensemble.size),
+                       rundir.read_json(run_dir / rundir.ZERO_TESTS),
+                       rundir.read_graph_stability(run_dir))
+    return dataclasses.replace(fitted, evidence=rundir.read_json(run_dir / rundir.EVIDENCE))

@@ -26,7 +26,7 @@ def write_table(run_dir: Path, name: str, table: pd.DataFrame) -> None:
 def write_analyses(run_dir: Path, tables: Analyses) -> None:
     """dag.csv, channels.csv, channels_window.csv, response_curves*.csv, and
     where they apply budget.csv + budget_summary.json (removed without spend),
-    calibration.csv, refresh.csv + refresh_edges.csv."""
+    calibration.csv, priors.csv, refresh.csv + refresh_edges.csv."""
     write_table(run_dir, rundir.DAG, tables.dag)
     write_table(run_dir, rundir.CHANNELS, tables.channels)
     if tables.refresh is not None:
@@ -44,6 +44,8 @@ def write_analyses(run_dir: Path, tables: Analyses) -> None:
         logger.info("no spend columns (data.spend): the budget optimiser needs spend; skipped")
     if tables.calibration is not None:
         write_table(run_dir, rundir.CALIBRATION, tables.calibration)
+    if tables.priors is not None:
+        write_table(run_dir, rundir.PRIORS, tables.priors)
 
 
 def write_run_report(run_dir: Path, tables: Analyses, metrics: dict, predictions: pd.DataFrame,

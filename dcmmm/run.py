@@ -6,6 +6,7 @@ and the run directory's files by `dcmmm.rundir`, the fit by `dcmmm.fitting`
 `dcmmm.outputs` writes them (docs/design.md, "Layers").
 """
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -22,13 +23,14 @@ from dcmmm.config import (
 )
 from dcmmm.data.panel import Panel
 from dcmmm.data.scaling import fit_scalers
+from dcmmm.evidence import effect_profile
 from dcmmm.fitted import Fitted
 from dcmmm.fitting import Fit, continuation_record, fit_members, fit_panel
 from dcmmm.outputs import write_analyses, write_run_report, write_table
 from dcmmm.refresh import Previous, load_previous
 from dcmmm.train.graph_stability import edge_stability
 from dcmmm.train.inputs import national_without_spend
-from dcmmm.train.sharding import initialize_distributed
+from dcmmm.train.sharding import initialize_distributed, region_layout
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +62,22 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
     scalers.save(run_dir / rundir.SCALERS)
     logger.info("panel: %d regions x %d weeks, %d channels, %d controls", panel.n_regions,
                 panel.n_weeks, panel.n_channels, panel.n_controls)
-    lift_tests = rundir.lift_tests_of(cfg, panel)
+    lift_tests, priors = rundir.lift_tests_of(cfg, panel), rundir.priors_of(cfg, panel)
 
     if vspec.mode == "backtest":
         fit = fit_backtest(panel, scalers, spec, vspec, run_dir / rundir.CHECKPOINTS)
     elif spec.ensemble.size > 1:
-        fit = fit_members(panel, scalers, spec, lift_tests, run_dir / rundir.CHECKPOINTS)
+        fit = fit_members(panel, scalers, spec, lift_tests, run_dir / rundir.CHECKPOINTS, priors)
     else:
         fit = fit_panel(panel, scalers, spec, checkpoint_dir, int(cfg["train"]["checkpoint_every"]),
-                        lift_tests, previous)
+                        lift_tests, previous, priors)
     result, fitted = fit.result, fit.fitted
     logger.info("fit: %d steps in %.1f s (best validation at step %d)", result.steps,
                 result.fit_seconds, result.best_step)
     _write_fit(run_dir, fit)
     fitted = _with_graph_stability(run_dir, fitted)
+    if vspec.mode != "backtest":
+        fitted = _with_evidence(run_dir, fitted)
 
     metrics = rundir.clean(tables.metrics_table(fitted, result.steps, result.best_step,
                                                 result.fit_seconds, fit.backtest_summary))
@@ -116,6 +120,25 @@ def _with_graph_stability(run_dir: Path, fitted: Fitted) -> Fitted:
                 time.time() - started)
     rundir.write_graph_stability(run_dir, fitted.channels, spec.graph.resamples, stability)
     return fitted.with_stability(stability)
+
+
+def _with_evidence(run_dir: Path, fitted: Fitted) -> Fitted:
+    """The fitted model with the profile of its channels' effect sizes
+    (`dcmmm.evidence.effect_profile`, written to evidence.json), unless
+    `evidence.steps` is 0."""
+    spec = fitted.spec
+    steps = min(spec.evidence.steps, spec.train.max_steps)
+    if steps == 0:
+        return fitted
+    started = time.time()
+    profile = effect_profile(fitted.params, fitted.batch, fitted.statics, spec, fitted.kpi_mean,
+                             steps, spec.evidence.tolerance,
+                             region_layout(spec.mesh, fitted.panel.n_regions))
+    logger.info("evidence: effect profile of %d channels (%d refits of %d steps) in %.1f s",
+                fitted.panel.n_channels, 2 * fitted.panel.n_channels + 1, steps,
+                time.time() - started)
+    rundir.write_json(run_dir / rundir.EVIDENCE, rundir.clean(profile))
+    return dataclasses.replace(fitted, evidence=profile)
 
 
 def _write_fit(run_dir: Path, fit: Fit) -> None:

@@ -22,10 +22,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pandas as pd
 
-from dcmmm.config import data_spec, lift_tests_path
+from dcmmm.config import data_spec, lift_tests_path, priors_path
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
 from dcmmm.data.panel import Panel, load_panel
+from dcmmm.data.priors import RoiPriors, load_priors
 from dcmmm.errors import ConfigError
 from dcmmm.specs import RunSpec
 from dcmmm.train.inputs import Split
@@ -37,6 +38,7 @@ SCALERS = "scalers.json"
 CHECKPOINTS = "checkpoints"
 MEMBERS = "ensemble"  # an ensemble's members' parameters (orbax)
 ZERO_TESTS = "zero_tests.json"
+EVIDENCE = "evidence.json"  # the profile of the fit over each channel's effect size
 GRAPH_STABILITY = "graph_stability.json"  # each candidate edge's share of the graph's refits
 DATA = "data"  # a synthetic run's generated CSV and truth.json
 TRUTH = "truth.json"
@@ -50,6 +52,7 @@ CURVES_HILL = "response_curves_hill.csv"
 BUDGET = "budget.csv"
 BUDGET_SUMMARY = "budget_summary.json"
 CALIBRATION = "calibration.csv"
+PRIORS = "priors.csv"
 REFRESH = "refresh.csv"
 REFRESH_EDGES = "refresh_edges.csv"
 BACKTEST = "backtest.csv"
@@ -137,6 +140,17 @@ def lift_tests_of(cfg: dict, panel: Panel) -> LiftTests | None:
     tests = load_lift_tests(path, panel)
     logger.info("calibration: %d lift test(s) from %s", len(tests.lift), path)
     return tests
+
+
+def priors_of(cfg: dict, panel: Panel) -> RoiPriors | None:
+    """The ROI priors of `priors.path`, validated against the panel, or None."""
+    path = priors_path(cfg)
+    if path is None:
+        return None
+    priors = load_priors(path, panel)
+    logger.info("priors: ROI priors on %s from %s",
+                [panel.channels[c] for c in priors.channel], path)
+    return priors
 
 
 def sha256(path: Path | None) -> str | None:

@@ -50,10 +50,23 @@ class EnsembleSpec:
 
 
 @dataclass(frozen=True)
+class EvidenceSpec:
+    """How each channel's ROI is known (`evidence.*`, `dcmmm.evidence`): the
+    profile refits `steps` steps (0 = no profile: the basis rests on the spend
+    range); a change of the effect by `tolerance` (relative) within `nats`
+    of the best fit means the data cannot tell the ROI to ±tolerance."""
+
+    steps: int = 100
+    nats: float = 2.0
+    tolerance: float = 0.25
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """Everything a fit needs besides the data: model, loss, training, graph,
     the level's knot spacing (weeks), the validation window (weeks), the root
-    seed, phase 2's length and learning-rate fraction, ensemble and mesh."""
+    seed, phase 2's length and learning-rate fraction, ensemble, mesh and
+    the evidence of how each ROI is known."""
 
     model: ModelSpec
     loss: LossSpec = LossSpec()
@@ -66,6 +79,7 @@ class RunSpec:
     refit_lr_fraction: float = 0.2
     ensemble: EnsembleSpec = EnsembleSpec()
     mesh: MeshSpec = MeshSpec()
+    evidence: EvidenceSpec = EvidenceSpec()
 
     @property
     def refit(self) -> TrainSpec | None:

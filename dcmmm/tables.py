@@ -17,7 +17,9 @@ from dcmmm.analysis.budget import BudgetSpec, marginal_roi, optimise_budget, win
 from dcmmm.analysis.curves import fit_hill_curves, response_curves
 from dcmmm.analysis.effects import incremental_effects, total_effect
 from dcmmm.analysis.metrics import fit_metrics, naive_holdout_metrics
+from dcmmm.data.calibration import REGION_SEPARATOR
 from dcmmm.ensemble import achieved_level
+from dcmmm.evidence import evidence_table
 from dcmmm.fitted import Fitted
 from dcmmm.intervals import INTERVAL_COLUMNS, ZERO_COLUMNS, over_members, plan_robustness, with_zero
 from dcmmm.model.adstock import mean_lag
@@ -153,7 +155,7 @@ def lift_table(fitted: Fitted) -> pd.DataFrame:
     """calibration.csv: each lift test beside the fitted model's lift for it."""
     panel, lifts = fitted.panel, fitted.batch.lifts
     model = np.asarray(model_lifts(fitted.params, fitted.batch, fitted.statics, fitted.model,
-                                   fitted.prediction().y, w=jnp.asarray(fitted.graph, jnp.float32)),
+                                   fitted.prediction(), w=jnp.asarray(fitted.graph, jnp.float32)),
                        np.float64)
     measured, se = np.asarray(lifts.lift, np.float64), np.asarray(lifts.lift_se, np.float64)
     labels = panel.period_labels()
@@ -161,22 +163,41 @@ def lift_table(fitted: Fitted) -> pd.DataFrame:
     measured_weeks = np.asarray(lifts.measure_w) > 0
     return pd.DataFrame({
         "channel": [panel.channels[c] for c in np.argmax(np.asarray(lifts.off), axis=1)],
-        "region": ["" if r.all() else " ".join(np.asarray(panel.regions)[r]) for r in regions],
+        "region": ["" if r.all() else REGION_SEPARATOR.join(np.asarray(panel.regions)[r])
+                   for r in regions],
         "start": [labels[np.flatnonzero(w)[0]] for w in weeks],
         "end": [labels[np.flatnonzero(w)[-1]] for w in weeks],
         "measure_end": [labels[np.flatnonzero(w)[-1]] for w in measured_weeks],
         "lift": measured, "lift_se": se, "model_lift": model, "z": (model - measured) / se})
 
 
+def prior_table(fitted: Fitted, channels: pd.DataFrame) -> pd.DataFrame:
+    """priors.csv: each ROI prior (`prior_roi`, `prior_sd`) beside the fitted
+    ROI of channels.csv (with its interval in an ensemble) and
+    z = (roi − prior_roi) / prior_sd."""
+    priors = fitted.batch.priors
+    index = np.argmax(np.asarray(priors.off), axis=1)
+    spend = np.asarray(fitted.panel.spend.sum(axis=(0, 1)), np.float64)[index]
+    table = pd.DataFrame({"channel": [fitted.channels[c] for c in index],
+                          "prior_roi": np.asarray(priors.lift, np.float64) / spend,
+                          "prior_sd": np.asarray(priors.lift_se, np.float64) / spend})
+    fitted_cols = [c for c in ("roi", "roi_lo", "roi_hi") if c in channels]
+    table = table.merge(channels[["channel", *fitted_cols]], on="channel", how="left")
+    table["z"] = (table["roi"] - table["prior_roi"]) / table["prior_sd"]
+    return table
+
+
 def channels_tables(fitted: Fitted, bspec: BudgetSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """channels.csv (all weeks) and channels_window.csv (the planning window),
-    with member intervals and zero tests in an ensemble."""
+    """channels.csv (all weeks, with how each ROI is known:
+    `dcmmm.evidence.evidence_table`) and channels_window.csv (the planning
+    window), with member intervals and zero tests in an ensemble."""
     zero = fitted.zero_tests if fitted.member_params is not None else None
     n_weeks = fitted.panel.n_weeks
     window = np.arange(n_weeks) >= window_start(n_weeks, bspec.window_weeks)
     every = over_members(fitted, channel_table, INTERVAL_COLUMNS)
     recent = over_members(fitted, lambda member: channel_table(member, window), INTERVAL_COLUMNS)
-    return with_zero(every, zero, ZERO_COLUMNS), with_zero(recent, zero, ZERO_COLUMNS)
+    every = with_zero(every, zero, ZERO_COLUMNS).merge(evidence_table(fitted), on="channel")
+    return every, with_zero(recent, zero, ZERO_COLUMNS)
 
 
 def curves_tables(fitted: Fitted) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -219,6 +240,7 @@ class Analyses(NamedTuple):
     budget: pd.DataFrame | None  # without spend: None
     budget_summary: dict | None
     calibration: pd.DataFrame | None  # without lift tests: None
+    priors: pd.DataFrame | None  # without ROI priors: None
     refresh: tuple | None  # a refresh: (refresh.csv, refresh_edges.csv, summary)
 
 
@@ -230,6 +252,7 @@ def analyses(fitted: Fitted, bspec: BudgetSpec, previous: Previous | None = None
     curves, hill = curves_tables(fitted)
     budget, summary = budget_tables(fitted, bspec) if fitted.panel.has_spend else (None, None)
     calibration = lift_table(fitted) if fitted.batch.lifts is not None else None
+    priors = prior_table(fitted, channels) if fitted.batch.priors is not None else None
     refresh = refresh_tables(fitted, previous, channels, dag) if previous is not None else None
     return Analyses(dag, channels, channels_window, curves, hill, budget, summary, calibration,
-                    refresh)
+                    priors, refresh)

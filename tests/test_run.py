@@ -16,7 +16,8 @@ from dcmmm.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "refresh", "validate"]
+GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "priors", "evidence",
+          "refresh", "validate"]
 TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
         "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1"]
 
@@ -98,6 +99,37 @@ def test_calibrated_run_writes_its_lift_tests(tmp_path):
     proc = _train([*TINY, f"calibration.path={tmp_path / 'bad.csv'}",
                    f"hydra.run.dir={tmp_path / 'bad_run'}"], tmp_path)
     assert proc.returncode == 2 and "radioo" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_run_with_roi_priors_writes_them_beside_the_fitted_roi(tmp_path):
+    pd.DataFrame({"channel": ["tv", "search"], "roi": [2.0, 0.5], "roi_sd": [0.2, 0.1]}).to_csv(
+        tmp_path / "priors.csv", index=False)
+    cfg = OmegaConf.to_container(_compose([*TINY, f"priors.path={tmp_path / 'priors.csv'}"]),
+                                 resolve=True)
+    run_main(cfg, tmp_path / "run")
+    table = pd.read_csv(tmp_path / "run" / "priors.csv")
+    assert list(table.columns) == ["channel", "prior_roi", "prior_sd", "roi", "z"]
+    assert list(table["channel"]) == ["tv", "search"]
+    np.testing.assert_allclose(table["prior_roi"], [2.0, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(table["prior_sd"], [0.2, 0.1], rtol=1e-6)
+    channels = pd.read_csv(tmp_path / "run" / "channels.csv").set_index("channel")
+    np.testing.assert_allclose(table["roi"], channels.loc[["tv", "search"], "roi"])
+    np.testing.assert_allclose(table["z"], (table["roi"] - 2.0 * np.array([1, 0.25])) /
+                               table["prior_sd"])
+
+
+@pytest.mark.parametrize("rows, words", [
+    ({"channel": ["tv", "radioo"], "roi": [1.0, 1.0], "roi_sd": [0.1, 0.1]}, "radioo"),
+    ({"channel": ["tv"], "roi": [1.0], "roi_sd": [-0.5]}, "roi_sd must be > 0, got -0.5"),
+    ({"channel": ["tv"], "mean": [1.0]}, "needs the columns channel and either roi, roi_sd"),
+])
+def test_bad_priors_through_train_py_are_one_line_and_exit_2(tmp_path, rows, words):
+    pd.DataFrame(rows).to_csv(tmp_path / "bad.csv", index=False)
+    proc = _train([*TINY, f"priors.path={tmp_path / 'bad.csv'}",
+                   f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dcmmm: error: prior file") and words in lines[0], lines[0]
 
 
 def _train(args, cwd):

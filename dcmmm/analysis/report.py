@@ -205,6 +205,22 @@ def effects_figure(channels: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def basis_note(channels: pd.DataFrame) -> str:
+    """One plain sentence on how the ROI of each channel is known
+    (`roi_basis`), naming the channels whose ROI is an extrapolation."""
+    if "roi_basis" not in channels:
+        return ""
+    basis = channels.set_index(channels["channel"].astype(str))["roi_basis"]
+    guessed = [name for name, b in basis.items() if b == "extrapolated"]
+    if not guessed:
+        return _note("Every channel's effect is pinned by the data, lift tests or priors "
+                     "(roi_basis: measured, calibrated or prior).")
+    return ('<p class="summary">' + html.escape(
+        f"The ROI of {', '.join(guessed)} is an extrapolation: the data cannot tell it within "
+        "the tolerance (roi_basis = extrapolated; the profile columns show what fits equally "
+        "well). A lift test can: python design.py run=<this run directory>.") + "</p>")
+
+
 def _error_bars(ax, pos, frame: pd.DataFrame, col: str) -> None:
     """The ensemble interval [col_lo, col_hi] as error bars, when the frame has it."""
     if f"{col}_lo" not in frame:
@@ -372,7 +388,8 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
             "Actual and predicted KPI; the shaded weeks are the holdout (never fitted).")),
         ("Decomposition over time", decomposition_figure(decomposition) + _note(
             "Predicted KPI split into baseline and channel contributions, summed over regions.")),
-        ("Incremental effect and ROI per channel", effects_figure(channels) + _table(channels)),
+        ("Incremental effect and ROI per channel", basis_note(channels) + effects_figure(channels)
+         + _table(channels)),
         ("Response curves", curves_figure(curves) + _note(
             "Incremental KPI as each channel's spend is scaled (dot: actual spend).")
          if curves is not None and len(curves) else _note("no response curves in this run")),

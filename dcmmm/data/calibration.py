@@ -5,7 +5,7 @@ A lift-test file is a table with one row per experiment:
 | column    | meaning                                                               |
 |-----------|-----------------------------------------------------------------------|
 | `channel` | the channel whose spend was switched off (display name or column)     |
-| `region`  | the region it ran in; empty = all regions                             |
+| `region`  | the region it ran in, or several separated by `;`; empty = all regions |
 | `start`   | first week of the test (a period label of the panel: date or week id) |
 | `end`     | last week of the test (inclusive)                                     |
 | `lift`    | KPI lost over [start, measure_end] because the spend was off (KPI units) |
@@ -35,6 +35,7 @@ from dcmmm.data.reading import read_table
 from dcmmm.errors import DataError
 
 COLUMNS = ("channel", "region", "start", "end", "lift", "lift_se")
+REGION_SEPARATOR = ";"  # a test run in several regions lists them in one cell
 
 
 class LiftTests(NamedTuple):
@@ -102,10 +103,13 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
             region_w[i] = 1.0
             reg_label = "all regions"
         else:
-            reg_label = str(reg).strip()
-            if reg_label not in panel.regions:
-                raise DataError(f"lift test row {i}: region {reg_label!r} is not in the panel")
-            region_w[i, panel.regions.index(reg_label)] = 1.0
+            listed = [r.strip() for r in str(reg).split(REGION_SEPARATOR)]
+            for label in listed:
+                if label not in panel.regions:
+                    raise DataError(f"lift test row {i}: region {label!r} is not in the panel")
+                region_w[i, panel.regions.index(label)] = 1.0
+            reg_label = (listed[0] if len(listed) == 1 else
+                         f"{len(listed)} regions ({listed[0]}, ...)")
         start = _period_index(panel, periods, rec["start"], i, "start")
         end = _period_index(panel, periods, rec["end"], i, "end")
         if end < start:
@@ -121,6 +125,9 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
                                 f"{rec['end']}")
         measure_w[i, start:last + 1] = 1.0
         for key, out in (("lift", lift), ("lift_se", lift_se)):
+            if key == "lift" and _blank(rec[key]):
+                raise DataError(f"lift test row {i}: lift is empty (a designed test not yet run? "
+                                "fill in the KPI it measured)")
             try:
                 value = float(rec[key])
             except (TypeError, ValueError):

@@ -88,19 +88,25 @@ def adstock_kernel(mspec: ModelSpec, shared: dict):
     return adstock_lib.adstock_weights(mspec.adstock_family, shared["adstock"], mspec.max_lag)
 
 
-def predict_region(mspec: ModelSpec, shared: dict, region: dict, x, z, statics: Statics) -> Prediction:
-    """One region: x[T, C] scaled activity, z[T, K] standardised controls -> Prediction."""
+def region_media(mspec: ModelSpec, shared: dict, region: dict, x, m):
+    """One region's media terms [T, C] = β · m · hill(adstock(x)) for x[T, C]
+    scaled activity and effectiveness m[T, C]."""
     w = adstock_kernel(mspec, shared)
     saturated = hill(
         adstock_lib.adstock(x, w),
         hill_k(shared["hill"]["raw_k"]),
         hill_s(shared["hill"]["raw_s"]),
     )
+    return channel_betas(mspec, shared, region) * m * saturated
+
+
+def predict_region(mspec: ModelSpec, shared: dict, region: dict, x, z, statics: Statics) -> Prediction:
+    """One region: x[T, C] scaled activity, z[T, K] standardised controls -> Prediction."""
     if mspec.dynamics_enabled:
         m = effectiveness(shared["gru"], context_features(statics, z), mspec.max_log_ratio)
     else:
         m = jnp.ones_like(x)
-    media = channel_betas(mspec, shared, region) * m * saturated
+    media = region_media(mspec, shared, region, x, m)
     season_coef = shared["season"] + (region["season"] if mspec.region_season else 0.0)
     gamma = shared["gamma"] + (region["gamma"] if mspec.region_controls else 0.0)
     n_weeks = x.shape[0]
@@ -117,6 +123,14 @@ def predict_panel(mspec: ModelSpec, params: dict, x, z, statics: Statics) -> Pre
     return jax.vmap(predict_region, in_axes=(None, None, 0, 0, 0, None))(
         mspec, params["shared"], params["region"], x, z, statics
     )
+
+
+def media_panel(mspec: ModelSpec, params: dict, x, effectiveness_rtc):
+    """All regions' media terms [R, T, C] for activity x[R, T, C] at the
+    effectiveness m[R, T, C] of a prediction (m depends on the calendar and
+    controls only, never on media, so a counterfactual plan keeps it)."""
+    return jax.vmap(region_media, in_axes=(None, None, 0, 0, 0))(
+        mspec, params["shared"], params["region"], x, effectiveness_rtc)
 
 
 def graph_weights(params: dict, statics: Statics):

@@ -14,6 +14,7 @@ import numpy as np
 from dcmmm.data.calendar import WEEKS_PER_YEAR
 from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
+from dcmmm.data.priors import RoiPriors
 from dcmmm.data.scaling import Scalers
 from dcmmm.model.baseline import fourier_features, level_basis
 from dcmmm.model.graph import allowed_edges
@@ -82,10 +83,25 @@ def week_deviations(v, rows):
     return (v - national) * w
 
 
+def prior_batch(priors: RoiPriors, panel: Panel, scalers: Scalers) -> LiftBatch:
+    """ROI priors as lift tests of all weeks and regions: the channel's own
+    activity off in every week, its KPI lost over every week, measured as
+    roi · spend with standard error roi_sd · spend (KPI units)."""
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    n = len(priors.channel)
+    every = np.ones((n, panel.n_weeks))
+    return LiftBatch(f32(np.eye(panel.n_channels)[priors.channel]),
+                     f32(np.ones((n, panel.n_regions))), f32(every), f32(every),
+                     f32(priors.roi * priors.spend), f32(priors.roi_sd * priors.spend),
+                     f32(scalers.kpi_mean))
+
+
 def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
-               lift_tests: LiftTests | None = None, deviations: bool = False) -> Batch:
+               lift_tests: LiftTests | None = None, deviations: bool = False,
+               priors: RoiPriors | None = None) -> Batch:
     """Scaled arrays and cell weights; `media` [R, T, C] replaces the panel's activity;
-    `lift_tests` (validated against the panel) calibrate the fit.
+    `lift_tests` (validated against the panel) calibrate the fit, and ROI
+    `priors` enter as tests of all weeks (`prior_batch`).
 
     The channel graph's structural equations (`xc`, `sem_on`): with spend,
     activity itself (own activity comes from spend); without spend, with
@@ -127,4 +143,5 @@ def make_batch(panel: Panel, scalers: Scalers, split: Split, media=None,
                           f32(lift_tests.measure_w),
                           f32(lift_tests.lift), f32(lift_tests.lift_se), f32(scalers.kpi_mean))
     return Batch(f32(x), f32(z), f32(y), f32(fit_w), f32(val_w), f32(xc), f32(train_rows),
-                 f32(s_scaled), lifts, f32(np.ones(panel.n_regions)), sem_on=f32(sem_on))
+                 f32(s_scaled), lifts, f32(np.ones(panel.n_regions)), sem_on=f32(sem_on),
+                 priors=None if priors is None else prior_batch(priors, panel, scalers))

@@ -11,12 +11,17 @@ that pad the region axis to a multiple of the device count, dcmmm.train.sharding
          + sem · ½‖xc − xc W − own‖² + floor · ½‖relu(xW − x)‖²
          + l1 · |W|₁ + α·h(W) + ρ/2·h(W)²                           channel graph
          + σ̂²/N · Σ_i ½ ((lift_model_i − lift_i) / se_i)²           lift tests
+         + σ̂²/N · Σ_c ½ ((roi_model_c − roi_c) / sd_c)²              ROI priors
          + σ̂²/N · Σ_j ½ w_j ((θ_j − θ⁰_j) / τ)²                      refresh pull
 
 The lift-test term is the Gaussian likelihood of the measured lifts on the
 scale of the fit term: the Huber fit of N cells is ≈ Σ r²/(2N), the data's
 log-likelihood Σ r²/(2σ²), so a likelihood term enters multiplied by σ²/N,
 with σ̂² the current mean squared residual (held constant in the gradient).
+An ROI prior is the same likelihood for the model's own counterfactual ROI
+(the channel's own activity removed in all weeks and regions, KPI lost over
+all weeks per unit of its spend): a test of every week whose lift is
+roi · spend with standard error sd · spend (`dcmmm.data.priors`).
 The refresh pull (dcmmm.refresh) is, on the same scale, a Gaussian prior of
 standard deviation τ around a finished run's parameters θ⁰ (w_j = 0 for the
 parameters that run did not have, such as the level of new weeks).
@@ -30,7 +35,14 @@ import jax.numpy as jnp
 import optax
 
 from dcmmm.model.graph import acyclicity, excess_driven, planned_activity, sem_loss
-from dcmmm.model.mmm import ModelSpec, Statics, graph_weights, predict_panel
+from dcmmm.model.mmm import (
+    ModelSpec,
+    Prediction,
+    Statics,
+    graph_weights,
+    media_panel,
+    predict_panel,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ class Batch(NamedTuple):
     region_w: jax.Array | None = None  # [R] 1 = real region, 0 = padding (None = all real)
     anchor: Anchor | None = None  # refresh: the pull toward a finished run's parameters
     sem_on: jax.Array | None = None  # [R, T, C] on-air weeks for the plan's part of own activity
+    priors: LiftBatch | None = None  # ROI priors: tests of all weeks and regions (data.priors)
 
 
 def region_weight(batch: Batch):
@@ -133,8 +146,11 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, mspec: ModelS
     per_nat = jax.lax.stop_gradient(masked_mean(resid**2, batch.fit_w)) / jnp.maximum(
         jnp.sum(batch.fit_w), 1.0)
     if batch.lifts is not None:
-        z = (model_lifts(params, batch, statics, mspec, pred.y) - batch.lifts.lift) / batch.lifts.lift_se
-        terms["calibration"] = lspec.calibration_weight * per_nat * 0.5 * jnp.sum(z**2)
+        terms["calibration"] = lspec.calibration_weight * per_nat * likelihood_nats(
+            params, batch, statics, mspec, pred, batch.lifts)
+    if batch.priors is not None:
+        terms["priors"] = per_nat * likelihood_nats(params, batch, statics, mspec, pred,
+                                                    batch.priors)
     if batch.anchor is not None:
         terms["refresh"] = per_nat * 0.5 * anchor_sum_sq(params, batch.anchor, rw)
     total = sum(terms.values())
@@ -175,17 +191,20 @@ def anchor_sum_sq(params, anchor: Anchor, region_w):
             + part(params["region"], anchor.params["region"], anchor.weight["region"], True))
 
 
-def model_lifts(params, batch: Batch, statics: Statics, mspec: ModelSpec, y_actual, w=None):
+def model_lifts(params, batch: Batch, statics: Statics, mspec: ModelSpec, pred: Prediction,
+                w=None, lifts: LiftBatch | None = None):
     """The model's KPI lost in each lift test [N] (KPI units).
 
     For test i: channel c's own activity is removed in the test's weeks (the
     change flows through the graph `w` to the channels c drives; default the
     learned graph, held constant), and Σ_r Σ_t (ŷ − ŷ_off)[r, t] · kpi_mean[r]
     is summed over the test's regions and measured weeks (its weeks, plus a
-    cool-down where the test has one). y_actual: [R, T] prediction
-    with the actual plan (scaled).
+    cool-down where the test has one). pred: the prediction with the actual
+    plan; only its media terms change (ŷ − ŷ_off = Σ_c media − media_off, the
+    effectiveness m kept: it never depends on media). `lifts`: the tests
+    (default `batch.lifts`; ROI priors are tests of all weeks and regions).
     """
-    lifts = batch.lifts
+    lifts = batch.lifts if lifts is None else lifts
     if w is None:
         w = jax.lax.stop_gradient(graph_weights(params, statics))
 
@@ -193,10 +212,18 @@ def model_lifts(params, batch: Batch, statics: Statics, mspec: ModelSpec, y_actu
 
     def lost_in(off, week_w, cells):
         x_off = planned_activity(batch.x, w, 1.0 - off, week_w)
-        y_off = predict_panel(mspec, params, x_off, batch.z, statics).y
-        return jnp.sum((y_actual - y_off) * lifts.kpi_mean[:, None] * cells)
+        media_off = media_panel(mspec, params, x_off, pred.effectiveness)
+        return jnp.sum((pred.media - media_off).sum(axis=-1) * lifts.kpi_mean[:, None] * cells)
 
     return jax.vmap(lost_in)(lifts.off, lifts.week_w, weights)
+
+
+def likelihood_nats(params, batch: Batch, statics: Statics, mspec: ModelSpec, pred: Prediction,
+                    lifts: LiftBatch):
+    """Σ_i ½ z_i², z = (model lift − measured lift) / se: the tests' (or
+    priors') negative Gaussian log-likelihood in nats."""
+    z = (model_lifts(params, batch, statics, mspec, pred, lifts=lifts) - lifts.lift) / lifts.lift_se
+    return 0.5 * jnp.sum(z**2)
 
 
 def validation_mse(params, batch: Batch, statics: Statics, mspec: ModelSpec):

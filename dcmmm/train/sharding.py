@@ -118,17 +118,19 @@ class RegionLayout:
         region_w = np.arange(self.n_padded) < self.n_regions
         fields = {name: self._pad(v, edge=False)
                   for name, v in batch._asdict().items()
-                  if name not in ("region_w", "lifts", "anchor") and v is not None}
+                  if name not in ("region_w", "lifts", "priors", "anchor") and v is not None}
         fields["region_w"] = np.broadcast_to(region_w.astype(np.float32),
                                              (*np.shape(batch.x)[:self.lead], self.n_padded))
         placed = {k: self._put(v, regional=True) for k, v in fields.items()}
         anchor = None if batch.anchor is None else batch.anchor._replace(
             params=self.to_mesh(batch.anchor.params), weight=self.to_mesh(batch.anchor.weight),
             scale=self._put(np.asarray(batch.anchor.scale), regional=False))
-        return Batch(**placed, lifts=self._lifts_to_mesh(batch.lifts), anchor=anchor)
+        return Batch(**placed, lifts=self._lifts_to_mesh(batch.lifts), anchor=anchor,
+                     priors=self._lifts_to_mesh(batch.priors))
 
     def _lifts_to_mesh(self, lifts):
-        """Lift tests (leading axis: tests) replicated, their region axes padded with zeros."""
+        """Lift tests or ROI priors (leading axis: tests) replicated, their region axes
+        padded with zeros."""
         if lifts is None:
             return None
         lifts = lifts._replace(  # region axes: [.., N, R] and [.., R]

@@ -40,8 +40,8 @@ def test_model_lift_equals_incremental_effect_of_the_same_intervention(channel):
                        regions)
     _, _, batch, _ = tiny_problem()
     batch = batch._replace(lifts=lifts)
-    y = predict_panel(spec, params, x, z, statics).y
-    got = float(model_lifts(params, batch, statics, spec, y, w=jnp.asarray(w, jnp.float32))[0])
+    pred = predict_panel(spec, params, x, z, statics)
+    got = float(model_lifts(params, batch, statics, spec, pred, w=jnp.asarray(w, jnp.float32))[0])
     expected = inc.total[[0, 2], channel].sum()  # total: channel 0 drives channel 2
     assert got == pytest.approx(expected, rel=1e-4)
     assert expected > 0
@@ -57,7 +57,8 @@ def test_a_cool_down_adds_the_carry_over_after_the_window():
     channel = 0
     _, _, batch, _ = tiny_problem()
     w32 = jnp.asarray(w, jnp.float32)
-    y = predict_panel(spec, params, x, z, statics).y
+    pred = predict_panel(spec, params, x, z, statics)
+    y = pred.y
     off_weeks = np.zeros(n_weeks, bool)
     off_weeks[10:18] = True
     multipliers = np.ones(n_channels, np.float32)
@@ -69,7 +70,7 @@ def test_a_cool_down_adds_the_carry_over_after_the_window():
     def model_lift(measured):
         lifts = lift_batch(n_regions, n_weeks, n_channels, channel, slice(10, 18), 0.0, 1.0,
                            kpi_mean, measured=measured)
-        return float(model_lifts(params, batch._replace(lifts=lifts), statics, spec, y, w=w32)[0])
+        return float(model_lifts(params, batch._replace(lifts=lifts), statics, spec, pred, w=w32)[0])
 
     inside, cooled = model_lift(None), model_lift(slice(10, 24))
     assert inside == pytest.approx(lost[:, 10:18].sum(), rel=1e-4)
@@ -87,8 +88,8 @@ def test_lift_test_pulls_the_channel_effect_towards_the_measurement():
     def fitted_lift(lifts):
         result = fit(params, batch._replace(lifts=lifts), statics, spec, lspec, tspec)
         probe = batch._replace(lifts=lifts)
-        y = predict_panel(spec, result.params, batch.x, batch.z, statics).y
-        return float(model_lifts(result.params, probe, statics, spec, y)[0])
+        pred = predict_panel(spec, result.params, batch.x, batch.z, statics)
+        return float(model_lifts(result.params, probe, statics, spec, pred)[0])
 
     weeks = slice(5, 15)
     weak = lift_batch(n_regions, n_weeks, n_channels, 1, weeks, 0.0, 1e9, kpi_mean)

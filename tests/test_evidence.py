@@ -1,0 +1,97 @@
+"""How each ROI is known: the spend range, the profile over a channel's effect, roi_basis."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcmmm.evidence import (
+    consistent_ratios,
+    effect_profile,
+    evidence_table,
+    roi_basis,
+    spend_coverage,
+)
+from dcmmm.specs import RunSpec
+from dcmmm.train.loop import TrainSpec, fit
+from dcmmm.train.loss import LossSpec
+from dcmmm.train.phases import refit_batch
+from tests.fixtures import fitted_of, tiny_problem
+
+
+def flighted_and_constant(seed=0):
+    """6 regions × 90 weeks: channel 0 on air in alternate 8-week blocks,
+    channel 1 always at its mean (±1%); both bring KPI. The data see channel 0
+    switched off and on; channel 1's effect is a level the intercept can take."""
+    spec, params, batch, statics = tiny_problem(n_regions=6, n_weeks=90, n_channels=2, seed=seed)
+    rng = np.random.default_rng(seed)
+    n_regions, n_weeks = 6, 90
+    on = (np.arange(n_weeks) // 8) % 2 == 0
+    flighted = np.where(on[None], rng.gamma(8.0, 0.25, (n_regions, n_weeks)), 0.0)
+    flighted = flighted / flighted.mean(axis=1, keepdims=True)
+    constant = 1.0 + 0.01 * rng.normal(size=(n_regions, n_weeks))
+    x = np.stack([flighted, constant], axis=-1)
+    y = (1.0 + 0.25 * x[..., 0] / (x[..., 0] + 0.8) + 0.25 * constant / (constant + 0.8)
+         + 0.02 * rng.normal(size=(n_regions, n_weeks)))
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    batch = batch._replace(x=f32(x), y=f32(y), xc=f32(x - x.mean(axis=1, keepdims=True)),
+                           spend=f32(x))
+    return spec, params, batch, statics
+
+
+def test_the_spend_range_tells_a_flighted_channel_from_an_always_on_one():
+    spec, params, batch, statics = flighted_and_constant()
+    fitted = fitted_of(spec, params, batch, statics, np.zeros((2, 2)), np.full(6, 100.0))
+    cover = spend_coverage(fitted).set_index("channel")
+    assert cover.loc["c0", "off_air_share"] == pytest.approx(0.5, abs=0.1)
+    assert cover.loc["c1", "off_air_share"] == 0.0
+    assert cover.loc["c0", "range_covered"] > 0.9  # adstocked activity reaches 0
+    assert cover.loc["c1", "range_covered"] < 0.05  # never far from its mean
+    assert cover.loc["c0", "adstock_cv"] > 10 * cover.loc["c1", "adstock_cv"]
+    # without a profile the basis rests on the spend range
+    assert roi_basis(None, spend_coverage(fitted), 2.0, 0.25) == ["measured", "extrapolated"]
+
+
+def test_roi_basis_of_a_flighted_and_a_constant_channel():
+    """The profile: holding the flighted channel's effect 20% lower or 25%
+    higher costs many nats; the constant channel's costs almost none (the
+    intercept takes up the difference), so its ROI is an extrapolation."""
+    spec_m, params, batch, statics = flighted_and_constant()
+    spec = RunSpec(spec_m, LossSpec(graph_enabled=False),
+                   TrainSpec(max_steps=600, steps_per_call=50, patience=600, progress=False))
+    result = fit(params, refit_batch(batch), statics, spec.model, spec.loss, spec.train)
+    kpi_mean = np.full(6, 100.0)
+    profile = effect_profile(result.params, batch, statics, spec, kpi_mean, steps=150,
+                             tolerance=0.25)
+    nats, achieved = np.asarray(profile["nats"]), np.asarray(profile["achieved"])
+    assert achieved.shape == nats.shape == (2, 2)
+    # the constant channel reaches both held ratios at a cost within noise
+    np.testing.assert_allclose(achieved[1], [0.8, 1.25], atol=0.03)
+    assert nats[1].max() < 2.0, nats
+    # the flighted channel's effect is pinned: moving it costs well over the 2 nats
+    assert nats[0].min() > 4.0, nats
+    lo, hi = consistent_ratios(profile, 2.0)
+    assert lo[1] <= 0.83 and hi[1] >= 1.22 and lo[0] == hi[0] == 1.0
+    fitted = fitted_of(spec_m, result.params, batch, statics, np.zeros((2, 2)), kpi_mean,
+                       spend=np.asarray(batch.x))
+    fitted = dataclasses.replace(fitted, spec=dataclasses.replace(fitted.spec, loss=spec.loss),
+                                 evidence=profile)
+    table = evidence_table(fitted).set_index("channel")
+    assert list(table["roi_basis"]) == ["measured", "extrapolated"]
+    roi = np.asarray(profile["effect"]) / np.asarray(batch.x).sum(axis=(0, 1))
+    assert table.loc["c1", "profile_roi_lo"] == pytest.approx(achieved[1, 0] * roi[1], rel=1e-6)
+    assert table.loc["c0", "profile_roi_lo"] == table.loc["c0", "profile_roi_hi"]
+
+
+def test_tests_and_priors_name_the_basis_of_a_pinned_channel():
+    coverage = pd.DataFrame({"channel": ["a", "b", "c", "d"], "range_covered": [1.0] * 4})
+    profile = {"nats": [[50.0, 50.0], [40.0, 40.0], [30.0, 30.0], [0.5, 40.0]],
+               "achieved": [[0.8, 1.25], [0.8, 1.25], [0.8, 1.25], [0.8, 1.25]]}
+    basis = roi_basis(profile, coverage, 2.0, 0.25, calibrated={"b", "d"}, with_prior={"c"})
+    # d has a test, yet its effect can still be 20% lower within 2 nats
+    assert basis == ["measured", "calibrated", "prior", "extrapolated"]
+    # a held ratio that stayed far from its target says nothing about the tolerance
+    stuck = {"nats": [[0.1, 0.1]], "achieved": [[0.95, 1.05]]}
+    assert roi_basis(stuck, coverage.iloc[:1], 2.0, 0.25) == ["measured"]
