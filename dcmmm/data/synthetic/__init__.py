@@ -46,7 +46,7 @@ Modules: ``scenarios`` (``ScenarioConfig``, the registry of named scenarios,
 the table's columns), ``blocks`` (adstock, Hill, Fourier in numpy), ``world``
 (``World``: the true model of one seed and its counterfactuals),
 ``simulation`` (drawing a world and its observed table) and ``truth`` (the
-ground truth and simulated lift tests).
+ground truth, simulated lift tests and designed tests run in the true world).
 """
 
 from dcmmm.data.synthetic.blocks import adstock_kernel, apply_adstock, hill
@@ -61,7 +61,7 @@ from dcmmm.data.synthetic.scenarios import (
     scenario,
 )
 from dcmmm.data.synthetic.simulation import simulate
-from dcmmm.data.synthetic.truth import lift_tests, truth
+from dcmmm.data.synthetic.truth import designed_lift_tests, lift_tests, truth
 from dcmmm.data.synthetic.world import World
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "adstock_kernel",
     "apply_adstock",
     "data_keys",
+    "designed_lift_tests",
     "hill",
     "lift_tests",
     "scenario",

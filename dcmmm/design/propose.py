@@ -1,0 +1,266 @@
+"""Proposing geo lift tests for the channels whose ROI the data cannot tell.
+
+For each channel to test (the one named, or up to `max_tests` channels whose
+`roi_basis` is `extrapolated`, the least known first), a go-dark test:
+
+- **weeks**: `weeks` weeks dark, then a cool-down until the fitted adstock
+  has delivered 95% of the switched-off spend's effect; the KPI is measured
+  over both. The model's expectations are computed on the window of the last
+  year where switching the channel off loses the most KPI (the channel on
+  air at its usual level); the test itself starts after the data (or at
+  `start`), or, `retrospective`, in that window of the data (what the
+  generator simulates);
+- **regions**: the fewest treatment regions (one drawn per stratum of the
+  pre-period KPI, `dcmmm.design.groups`) whose power to exclude zero reaches
+  `power`, at most an equal share of the regions per test and control
+  group; the control regions are those in no test;
+- **what it should show**: the expected lift under the fit and each ensemble
+  member, its standard error from the residual noise and its power
+  (`dcmmm.design.power`), and how much the channel's ROI interval should
+  shrink.
+
+The tests of one design use disjoint treatment regions, so they can run at
+the same time against one control group.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dcmmm.data.calibration import REGION_SEPARATOR
+from dcmmm.design import groups, power
+from dcmmm.design.expected import (
+    best_window,
+    cooldown_weeks,
+    member_region_lifts,
+    week_masks,
+)
+from dcmmm.ensemble import achieved_level, interval
+from dcmmm.errors import ConfigError
+from dcmmm.fitted import Fitted
+
+DESIGN_COLUMNS = ("channel", "region", "start", "end", "measure_end", "lift", "lift_se")
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """The `design` group of conf/design.yaml (defaults equal the YAML's)."""
+
+    channel: str | None = None
+    max_tests: int = 3
+    weeks: int = 8
+    cooldown: int | None = None
+    regions: int | None = None
+    power: float = 0.8
+    level: float = 0.95
+    start: str | None = None
+    retrospective: bool = False
+    seed: int = 0
+    draws: int = 200
+    baseline_weeks: int = 13
+
+
+def uncertainty(channels: pd.DataFrame) -> pd.Series:
+    """Per channel (index: name) the relative width of what is known of its
+    effect: the ensemble's ROI (or effect) interval over its value, else the
+    profile's ROI range, else 1 − the spend range covered."""
+    table = channels.set_index(channels["channel"].astype(str))
+    value = "roi" if table["roi"].notna().any() else "incremental_total"
+    mid = table[value].abs().replace(0.0, np.nan)
+    if f"{value}_lo" in table:
+        return ((table[f"{value}_hi"] - table[f"{value}_lo"]) / mid).fillna(np.inf)
+    if "profile_roi_lo" in table and table["profile_roi_lo"].notna().any():
+        return ((table["profile_roi_hi"] - table["profile_roi_lo"]) / mid).fillna(np.inf)
+    return 1.0 - table["range_covered"]
+
+
+def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[str], str]:
+    """(channel names, why): the one named, else up to `max_tests` extrapolated
+    channels by decreasing `uncertainty`, else the single least known one."""
+    names = list(channels["channel"].astype(str))
+    if dspec.channel is not None:
+        if dspec.channel not in names:
+            raise ConfigError(f"design.channel {dspec.channel!r} is not a channel of the run "
+                              f"{names}")
+        return [dspec.channel], "named"
+    order = uncertainty(channels).sort_values(ascending=False, kind="stable")
+    basis = channels.set_index(channels["channel"].astype(str))["roi_basis"]
+    guessed = [c for c in order.index if basis[c] == "extrapolated"]
+    if guessed:
+        return guessed[:dspec.max_tests], "extrapolated"
+    return [order.index[0]], "least known (no channel is extrapolated)"
+
+
+def roi_sd_now(channels: pd.DataFrame, name: str, level: float) -> float:
+    """The channel's ROI (or effect) sd now: its ensemble interval over the
+    normal interval's width at the interval's achieved level, else its profile
+    range over a 95% interval's (2 nats), else NaN."""
+    row = channels.set_index(channels["channel"].astype(str)).loc[name]
+    value = "roi" if np.isfinite(row.get("roi", np.nan)) else "incremental_total"
+    if f"{value}_lo" in row:
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        return float(row[f"{value}_hi"] - row[f"{value}_lo"]) / (2 * z)
+    if value == "roi" and np.isfinite(row.get("profile_roi_lo", np.nan)):
+        return float(row["profile_roi_hi"] - row["profile_roi_lo"]) / (2 * 1.96)
+    return float("nan")
+
+
+def future_labels(fitted: Fitted, offset: int, n: int) -> list[str]:
+    """Period labels of the weeks offset, …, offset + n − 1 after the data's
+    first week (past the last week: continued on the weekly grid)."""
+    periods = fitted.panel.periods
+    if np.issubdtype(periods.dtype, np.datetime64):
+        first = pd.Timestamp(periods[0])
+        return [(first + pd.Timedelta(weeks=offset + i)).strftime("%Y-%m-%d") for i in range(n)]
+    return [str(int(periods[0]) + offset + i) for i in range(n)]
+
+
+def start_offset(fitted: Fitted, dspec: DesignSpec, window: int) -> int:
+    """The test's first week as an offset from the data's first week."""
+    if dspec.retrospective:
+        return window
+    if dspec.start is None:
+        return fitted.panel.n_weeks
+    labels = future_labels(fitted, 0, fitted.panel.n_weeks + 520)
+    text = dspec.start
+    if np.issubdtype(fitted.panel.periods.dtype, np.datetime64):
+        try:
+            text = pd.Timestamp(text).strftime("%Y-%m-%d")
+        except ValueError:
+            raise ConfigError(f"design.start {dspec.start!r} is not a date") from None
+    if text not in labels:
+        raise ConfigError(f"design.start {dspec.start!r} is not a week on the data's weekly grid "
+                          f"from {labels[0]}")
+    return labels.index(text)
+
+
+def _member_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    if values.shape[0] < 2:
+        return float("nan"), float("nan")
+    lo, hi = interval(values[:, None], level)
+    return float(lo[0]), float(hi[0])
+
+
+def adjusted_kpi(fitted: Fitted, channel: int) -> np.ndarray:
+    """[R, T] the KPI minus the fitted seasonality, controls and every other
+    channel's media (KPI units; NaN where unobserved): what the test's
+    estimator compares (`dcmmm.design.power`)."""
+    pred = fitted.prediction()
+    others = np.delete(np.asarray(pred.media), channel, axis=-1).sum(axis=-1)
+    explained = np.asarray(pred.seasonality) + np.asarray(pred.controls).sum(axis=-1) + others
+    return np.where(fitted.panel.mask, fitted.panel.y - fitted.to_kpi(explained), np.nan)
+
+
+def noise_variance(fitted: Fitted) -> np.ndarray:
+    """[R] each region's weekly noise variance out of sample (KPI units²): the
+    variance of its training residuals, times the ratio of the holdout's mean
+    squared scaled residual to the training weeks' (at least 1; a fit's
+    residuals understate the noise it has not seen)."""
+    panel = fitted.panel
+    resid = np.where(panel.mask, panel.y - fitted.predict()[0], np.nan)
+    cells = fitted.split.cells(panel.mask)
+    scaled = resid / fitted.kpi_mean[:, None]
+    ratio = 1.0
+    if cells["holdout"].any() and cells["train"].any():
+        ratio = max(1.0, float(np.nanmean(scaled[cells["holdout"]] ** 2)
+                               / np.nanmean(scaled[cells["train"]] ** 2)))
+    train = np.where(cells["train"] | cells["validation"], resid, np.nan)
+    with np.errstate(invalid="ignore"):
+        variance = np.nanvar(train, axis=1)
+    return np.nan_to_num(variance) * ratio
+
+
+def propose(fitted: Fitted, channels: pd.DataFrame, dspec: DesignSpec) -> dict:
+    """The design (module docstring) of a fitted model whose channels.csv is
+    `channels`: {"tests": one dict per test, "table": design.csv's frame,
+    "why": how the channels were chosen, "control": the control regions}."""
+    panel = fitted.panel
+    names, why = channels_to_test(channels, dspec)
+    rng = np.random.default_rng([dspec.seed, 17])
+    n_pre = fitted.split.n_train
+    sigma2 = noise_variance(fitted)
+    pre = np.arange(panel.n_weeks) < n_pre
+    y_pre = np.where(panel.mask[:, pre], panel.y[:, pre], np.nan)
+    taken: set[int] = set()
+    tests = []
+    for k, name in enumerate(names):
+        c = list(panel.channels).index(name)
+        cool = dspec.cooldown if dspec.cooldown is not None else cooldown_weeks(fitted, c)
+        n_measured = dspec.weeks + cool
+        if n_measured + dspec.baseline_weeks > n_pre:
+            raise ConfigError(f"design.weeks={dspec.weeks}, a {cool}-week cool-down and "
+                              f"design.baseline_weeks={dspec.baseline_weeks} need more than the "
+                              f"{n_pre} training weeks")
+        adjusted = adjusted_kpi(fitted, c)
+        window = best_window(fitted, c, dspec.weeks, n_measured)
+        lifts = member_region_lifts(fitted, c, *week_masks(panel.n_weeks, window, dspec.weeks,
+                                                           n_measured))
+        pool = np.array([r for r in range(panel.n_regions) if r not in taken and lifts[0, r] > 0])
+        if pool.size == 0:
+            raise ConfigError(f"channel {name!r} is not on air in any free region in the weeks "
+                              "the design can use")
+        share = max(1, pool.size // (len(names) - k + 1)) if panel.n_regions > 1 else 1
+        sizes = [dspec.regions] if dspec.regions is not None else range(1, share + 1)
+        if dspec.regions is not None and dspec.regions > pool.size:
+            raise ConfigError(f"design.regions={dspec.regions} is more than the {pool.size} "
+                              f"regions free for a test of {name!r}")
+        for n in sizes:
+            treatment = groups.assign(y_pre, pool, n, rng, dspec.draws)
+            control = np.setdiff1d(pool, treatment)
+            se = power.standard_error(adjusted, sigma2, treatment, control, n_measured, n_pre,
+                               dspec.baseline_weeks)["se"]
+            expected = float(lifts[0, treatment].sum())
+            if power.power(expected, se, dspec.level) >= dspec.power:
+                break
+        taken |= set(treatment.tolist())
+        tests.append({"channel": name, "channel_index": c, "treatment": treatment,
+                      "window": window, "cooldown": cool, "n_measured": n_measured,
+                      "lifts": lifts, "adjusted": adjusted})
+    control = np.array([r for r in range(panel.n_regions) if r not in taken], int)
+    return _finish(fitted, channels, dspec, tests, control, (n_pre, sigma2, y_pre), why)
+
+
+def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
+    """Each test's numbers against the final control group, and design.csv."""
+    panel = fitted.panel
+    level = achieved_level(max(fitted.n_members, 1), fitted.spec.ensemble.interval)
+    rows, out = [], []
+    for t in tests:
+        treat = t["treatment"]
+        n_pre, sigma2, y_pre = data
+        precision = power.standard_error(t["adjusted"], sigma2, treat, control, t["n_measured"], n_pre,
+                                  dspec.baseline_weeks)
+        se = precision["se"]
+        member_lifts = t["lifts"][:, treat].sum(axis=1)
+        expected = float(member_lifts[0])
+        lo, hi = _member_interval(member_lifts, fitted.spec.ensemble.interval)
+        table = channels.set_index(channels["channel"].astype(str)).loc[t["channel"]]
+        roi = float(table["roi"]) if np.isfinite(table.get("roi", np.nan)) else float(
+            table["incremental_total"])
+        sd_now = roi_sd_now(channels, t["channel"], level)
+        sd_after, shrink = power.interval_shrinkage(roi, sd_now, expected, se)
+        offset = start_offset(fitted, dspec, t["window"])
+        labels = future_labels(fitted, offset, t["n_measured"])
+        window_labels = future_labels(fitted, t["window"], t["n_measured"])
+        test = {
+            "channel": t["channel"], "treatment": [panel.regions[r] for r in treat],
+            "start": labels[0], "end": labels[dspec.weeks - 1], "measure_end": labels[-1],
+            "weeks": dspec.weeks, "cooldown_weeks": t["cooldown"],
+            "evaluated_on": [window_labels[0], window_labels[-1]],
+            "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,
+            "lift_se": se, "lift_se_placebo": precision["placebo"],
+            "lift_se_white_noise": precision["white"], "control_ratio": precision["beta"],
+            "power": power.power(expected, se, dspec.level),
+            "power_at_lo": power.power(lo, se, dspec.level) if np.isfinite(lo) else float("nan"),
+            "level": dspec.level, "roi": roi, "roi_sd_now": sd_now, "roi_sd_after": sd_after,
+            "interval_shrinkage": shrink,
+            "balance": groups.balance(y_pre, treat, control),
+        }
+        out.append(test)
+        rows.append({"channel": t["channel"], "region": REGION_SEPARATOR.join(test["treatment"]),
+                     "start": test["start"], "end": test["end"],
+                     "measure_end": test["measure_end"], "lift": np.nan, "lift_se": se})
+    return {"tests": out, "table": pd.DataFrame(rows, columns=list(DESIGN_COLUMNS)), "why": why,
+            "control": [panel.regions[r] for r in control]}

@@ -1,0 +1,101 @@
+"""design.py end to end on a tiny run: the files, the calibration format, bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from dcmmm.data import synthetic
+from dcmmm.data.calibration import lift_tests_from_frame
+from dcmmm.design.run import main as design_main
+from dcmmm.loaded import load_run
+from dcmmm.run import main as run_main
+from tests.test_run import CONF, ROOT, TINY, _compose
+
+TINY_RUN = [*TINY, "data.n_regions=8", "train.max_steps=40", "train.steps_per_call=20"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("design") / "run"
+    run_main(OmegaConf.to_container(_compose(TINY_RUN), resolve=True), run_dir)
+    return run_dir
+
+
+def design_cfg(run_dir, overrides=()):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="design", overrides=[f"run={run_dir}", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_a_design_is_a_calibration_file_waiting_for_its_lift(tiny_run, tmp_path):
+    design = design_main(design_cfg(tiny_run, ["design.channel=social",
+                                               "design.retrospective=true"]), tmp_path)
+    table = pd.read_csv(tmp_path / "design.csv", keep_default_na=False)
+    assert list(table.columns) == ["channel", "region", "start", "end", "measure_end", "lift",
+                                   "lift_se"]
+    assert list(table["channel"]) == ["social"] and list(table["lift"]) == [""]
+    test = design["tests"][0]
+    assert table["region"][0].split(";") == test["treatment"]
+    assert set(test["treatment"]).isdisjoint(design["control"])
+    assert float(table["lift_se"][0]) == pytest.approx(test["lift_se"]) and test["lift_se"] > 0
+    assert 0.0 <= test["power"] <= 1.0 and test["cooldown_weeks"] >= 1
+    saved = json.loads((tmp_path / "design.json").read_text())
+    assert saved["tests"][0]["treatment"] == test["treatment"]
+    assert "Switch social off" in (tmp_path / "design.html").read_text()
+    # filled in, it is a lift-test file of the run's panel
+    fitted = load_run(tiny_run)
+    tests = lift_tests_from_frame(table.assign(lift=1000.0), fitted.panel)
+    regions = [fitted.panel.regions[r] for r in np.flatnonzero(tests.region_w[0])]
+    assert regions == test["treatment"]
+    assert int(tests.measure_w[0].sum()) == test["weeks"] + test["cooldown_weeks"]
+    # the generator runs it in the true world, at the precision the design states
+    _, _, world = synthetic.simulate(synthetic.scenario("geo"), seed=0)
+    assert world.regions[:8] != ()  # the tiny run's data are the first 8 regions' own draw
+    with pytest.raises(Exception, match="not regions of the world|not all weeks"):
+        synthetic.designed_lift_tests(world, table.assign(region="nowhere"))
+
+
+def test_without_a_channel_the_least_known_are_designed_in_disjoint_regions(tiny_run, tmp_path):
+    design = design_main(design_cfg(tiny_run, ["design.max_tests=2"]), tmp_path)
+    tests = design["tests"]
+    assert 1 <= len(tests) <= 2
+    groups = [set(t["treatment"]) for t in tests] + [set(design["control"])]
+    assert sum(len(g) for g in groups) == len(set().union(*groups))  # disjoint
+    # the test starts the week after the data by default
+    fitted = load_run(tiny_run)
+    last = pd.Timestamp(fitted.panel.period_labels()[-1])
+    assert all(pd.Timestamp(t["start"]) == last + pd.Timedelta(weeks=1) for t in tests)
+
+
+def _design(args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "design.py"), *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["design.channel=nope"], "design.channel 'nope' is not a channel"),
+    (["design.power=1.5"], "design.power must be a finite number in (0, 1), got 1.5"),
+    (["design.weeks=0"], "design.weeks must be an integer >= 1, got 0"),
+    (["design.level=nan"], "design.level must be a finite number"),
+    (["+design.wekks=3"], "unknown config key 'design.wekks'"),
+    (["design.weeks=60"], "need more than the"),
+])
+def test_bad_design_input_is_one_line_and_exit_2(tiny_run, tmp_path, args, words):
+    proc = _design([f"run={tiny_run}", f"hydra.run.dir={tmp_path / 'out'}", *args], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dcmmm: error: ") and words in lines[0], lines[0]
+
+
+def test_a_directory_that_is_not_a_run_or_no_run_is_one_line_and_exit_2(tmp_path):
+    proc = _design([f"run={tmp_path}", f"hydra.run.dir={tmp_path / 'out'}"], tmp_path)
+    assert proc.returncode == 2 and "is not a finished dcmmm run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = _design([f"hydra.run.dir={tmp_path / 'out2'}"], tmp_path)
+    assert proc.returncode == 2 and "missing required config value: run" in proc.stderr, proc.stderr
