@@ -8,6 +8,7 @@ line and exit with code 2.
 """
 
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -44,7 +45,9 @@ def main(cfg: DictConfig) -> None:
             print(f"dcmmm: error: missing required config value: {err.full_key}", file=sys.stderr)
             sys.exit(2)
         raise
-    if hydra_cfg.mode != RunMode.MULTIRUN and (tables := read_tables(run_dir)) is not None:
+    shown = Path(run_dir)  # the report's path as short as the user's working directory allows
+    shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
+    if hydra_cfg.mode != RunMode.MULTIRUN and (tables := read_tables(shown)) is not None:
         print(run_summary(tables), flush=True)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from dcmmm.analysis.summary import lift_text, number, percent
+from tests.analysis.test_summary import summary_rows
 from tests.browser import measure, needs_chromium, past_the_page
 from tests.test_run import ROOT, TINY
 
@@ -42,8 +43,7 @@ def test_console_ends_with_the_summary_of_every_channel(smoke):
     assert f"{metrics['holdout']['scaled_rmse']:.3f} for dcmmm" in flat
     for name, naive in (("last value", "last_value"), ("region mean", "region_mean")):
         assert f"{metrics['naive_holdout'][naive]['scaled_rmse']:.3f} ({name})" in flat
-    rows = {line.split()[0]: line.split() for line in summary.splitlines()
-            if line.startswith("  ") and line.split()}
+    rows = summary_rows(summary)
     channels = pd.read_csv(run_dir / "channels.csv")
     assert len(channels) == 5
     for row in channels.itertuples():
@@ -52,7 +52,9 @@ def test_console_ends_with_the_summary_of_every_channel(smoke):
                                      number(row.roi), number(row.mroi)]
     budget = json.loads((run_dir / "budget_summary.json").read_text())
     assert f"gains {lift_text(budget)}" in flat
-    assert summary.rstrip().endswith(f"Report: {run_dir / 'report.html'}")
+    last = summary.rstrip().splitlines()[-1]
+    assert last == "Report: run/report.html"  # relative to the working directory
+    assert (run_dir.parent / last.removeprefix("Report: ")).samefile(run_dir / "report.html")
 
 
 def test_no_library_chatter_on_the_console_or_in_the_log(smoke):

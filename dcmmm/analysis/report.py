@@ -133,11 +133,10 @@ def plan_paragraph(budget: pd.DataFrame | None, summary: dict | None) -> str:
     """What the budget plan changes and gains, in words."""
     if budget is None or not summary:
         return _p("No budget plan: the optimiser needs spend columns (data.spend).")
-    moves = facts.plan_moves(budget)
     text = (f"Keeping the total of {facts.number(summary.get('total_budget'))} over the last "
-            f"{summary.get('window_weeks')} weeks, the plan moves spend "
-            + (f"({', '.join(moves)})" if moves else "by less than 5% in every channel")
-            + f" and gains {facts.lift_text(summary)} over those weeks and their carry-over.")
+            f"{summary.get('window_weeks')} weeks, the plan moves the spend of "
+            f"{facts.moves_text(budget)}, and the KPI gains {facts.lift_text(summary)} over those "
+            "weeks and their carry-over.")
     if summary.get("lift_members"):
         text += (f" Under each refit of the ensemble the gain is "
                  f"{facts.number(summary.get('lift_lo'))} to {facts.number(summary.get('lift_hi'))};"

@@ -216,15 +216,21 @@ def plan_moves(budget: pd.DataFrame | None) -> list[str]:
     return moves
 
 
+def moves_text(budget: pd.DataFrame | None) -> str:
+    """`plan_moves` as one phrase: 'a, b and c'."""
+    moves = plan_moves(budget)
+    if not moves:
+        return "no channel by 5% or more"
+    return moves[0] if len(moves) == 1 else ", ".join(moves[:-1]) + " and " + moves[-1]
+
+
 def plan_line(budget: pd.DataFrame | None, summary: dict | None) -> str:
     """The budget plan in one line: what it moves and what it gains (budget_summary.json)."""
     if not summary:
         return "Budget plan: none (the optimiser needs spend columns, data.spend)."
-    line = (f"Budget plan: the same total of {number(summary.get('total_budget'))} over the last "
-            f"{summary.get('window_weeks')} weeks, moved")
-    moves = plan_moves(budget)
-    line += f" ({', '.join(moves)})" if moves else " (no channel by 5% or more)"
-    line += f", gains {lift_text(summary)}"
+    line = (f"Budget plan (budget.csv): at the same total, {number(summary.get('total_budget'))} "
+            f"over the last {summary.get('window_weeks')} weeks, it moves {moves_text(budget)}, "
+            f"and the KPI gains {lift_text(summary)} over them and their carry-over")
     if _finite(summary.get("lift_lo")) and _finite(summary.get("lift_hi")):
         line += (f"; under the ensemble's members {number(summary['lift_lo'])} to "
                  f"{number(summary['lift_hi'])}, a gain under "
@@ -239,8 +245,8 @@ def lift_percent(summary: dict) -> str:
 
 
 def lift_text(summary: dict) -> str:
-    """The plan's gain, e.g. '205,774 KPI (+0.9%)' (budget_summary.json's lift, lift_pct)."""
-    return f"{number(summary.get('lift'))} KPI ({lift_percent(summary)})"
+    """The plan's gain, e.g. '205,774 (+0.9%)' (budget_summary.json's lift in KPI units, lift_pct)."""
+    return f"{number(summary.get('lift'))} ({lift_percent(summary)})"
 
 
 def refresh_line(metrics: dict) -> str | None:
@@ -285,15 +291,16 @@ def run_summary(tables: RunTables) -> str:
     (and the backtest, the refresh where the run has one), what each channel
     brought, the channel graph, the budget plan, where the report is."""
     channels = tables.channels
-    unit = ("incremental KPI in KPI units, ROI and mROI in KPI per unit of spend"
-            if has_spend(channels) else
-            "incremental KPI in KPI units; no spend columns, so no ROI")
+    key = ("share: of the KPI that all channels brought; incremental KPI in KPI units"
+           + ("; ROI: KPI per unit of spend; mROI: KPI per unit of extra spend." if has_spend(channels)
+              else "; no spend columns, so no ROI."))
     lines = ["", "dcmmm: what this run found", "", _wrap(holdout_line(tables.metrics))]
     for line in (backtest_line(tables.backtest), refresh_line(tables.metrics)):
         if line is not None:
             lines.append(_wrap(line))
-    lines += ["", _wrap(f"What each channel brought (all weeks and regions; {unit}):"),
-              text_table(channel_rows(channels)), _wrap(ensemble_line(tables.metrics)), "",
+    lines += ["", "What each channel brought, over all weeks and regions:",
+              text_table(channel_rows(channels)), _wrap(key), _wrap(ensemble_line(tables.metrics)),
+              "",
               _wrap(graph_line(tables.dag, channels))]
     if has_spend(channels) or tables.budget_summary:
         lines.append(_wrap(plan_line(tables.budget, tables.budget_summary)))

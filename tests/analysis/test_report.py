@@ -135,8 +135,8 @@ def test_summary_first_in_plain_words(report, tmp_path):
     assert "off by 10% of a region's typical week" in text  # scaled RMSE 0.1
     # the naive forecasts score as well as the model here: it does not beat them
     assert "does not beat any naive forecast, so do not use its numbers" in text
-    assert "tv +50% (upper bound), radio -50% (lower bound), search +10%" in text
-    assert "gains 4,000 KPI (+4.0%)" in text
+    assert ("moves the spend of tv +50% (upper bound), radio -50% (lower bound) and search +10%, "
+            "and the KPI gains 4,000 (+4.0%)") in text
     assert "no interval" in text and "1 edge kept: tv -> search" in text
     path = write_report(tmp_path / "ensemble.html", title="ensemble",
                         **with_intervals(run_frames()))

@@ -83,11 +83,23 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def summary_rows(text: str) -> dict:
+    """{first cell: cells} of the channel table of a console summary (header included)."""
+    lines = text.splitlines()
+    start = lines.index("What each channel brought, over all weeks and regions:") + 1
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        rows[line.split()[0]] = line.split()
+    return rows
+
+
 def test_summary_names_every_channel_with_its_numbers():
     text = run_summary(RunTables(metrics(), channels(), DAG, BUDGET, PLAN,
                                  report="/runs/x/report.html"))
     assert max(len(line) for line in text.splitlines()) <= 88
-    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith("  ")}
+    rows = summary_rows(text)
     text = flat(text)
     assert "0.050 for dcmmm" in text and "0.200 (last value)" in text
     assert "0.180 (region mean)" in text and "It beats every naive forecast" in text
@@ -97,8 +109,8 @@ def test_summary_names_every_channel_with_its_numbers():
     assert "Intervals: none (one fit)" in text
     # the edge carries 712,375 of tv's 7,123,749: 10% of its effect
     assert "1 edge kept: tv -> search (10% of tv's effect, in 95% of refits)" in text
-    assert "Budget plan: the same total of 2,033,917 over the last 52 weeks" in text
-    assert "(radio -50% (lower bound), tv +17%), gains 205,774 KPI (+0.9%)" in text
+    assert ("Budget plan (budget.csv): at the same total, 2,033,917 over the last 52 weeks, it "
+            "moves radio -50% (lower bound) and tv +17%, and the KPI gains 205,774 (+0.9%)") in text
     assert text.endswith("Report: /runs/x/report.html")
 
 
