@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
     from dcmmm.errors import ConfigError, DataError, TrainingError
     from dcmmm.logs import quiet_libraries
     from dcmmm.run import main as run_main
-    from dcmmm.rundir import read_tables
+    from dcmmm.rundir import process_dir, read_tables
 
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
@@ -45,9 +45,12 @@ def main(cfg: DictConfig) -> None:
             print(f"dcmmm: error: missing required config value: {err.full_key}", file=sys.stderr)
             sys.exit(2)
         raise
-    shown = Path(run_dir)  # the report's path as short as the user's working directory allows
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return  # the sweep's summary, one line per job, closes it (conf/config.yaml's callback)
+    # the files this process wrote, with the report's path as short as the working directory allows
+    shown = process_dir(run_dir)
     shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
-    if hydra_cfg.mode != RunMode.MULTIRUN and (tables := read_tables(shown)) is not None:
+    if (tables := read_tables(shown)) is not None:
         print(run_summary(tables), flush=True)
 
 

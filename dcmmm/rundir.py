@@ -68,16 +68,21 @@ def open_run_dir(run_dir: str | Path) -> tuple[Path, Path]:
     under `run_dir/.process<i>/`; the checkpoints are shared. A directory that
     holds a finished run raises ConfigError.
     """
-    run_dir = Path(run_dir)
-    checkpoint_dir = run_dir / CHECKPOINTS
-    if jax.process_index() > 0:
-        run_dir = run_dir / f".process{jax.process_index()}"
+    checkpoint_dir = Path(run_dir) / CHECKPOINTS
+    run_dir = process_dir(run_dir)
     if (run_dir / METRICS).exists():
         raise ConfigError(
             f"run directory '{run_dir}' already holds a finished run; choose another "
             "hydra.run.dir (or delete that directory to start over)")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, checkpoint_dir
+
+
+def process_dir(run_dir: str | Path) -> Path:
+    """The directory this process writes: `run_dir` for process 0 (and a
+    single-process run), `run_dir/.process<i>` for process i of a multi-host job."""
+    run_dir = Path(run_dir)
+    return run_dir if jax.process_index() == 0 else run_dir / f".process{jax.process_index()}"
 
 
 def write_json(path: Path, obj) -> None:
