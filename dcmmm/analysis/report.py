@@ -122,8 +122,8 @@ def channels_paragraph(channels: pd.DataFrame) -> str:
     if facts.has_spend(channels):
         best = channels.loc[channels["roi"].idxmax()]
         text += (f" Per unit of spend, {best['channel']} returned the most KPI (ROI "
-                 f"{facts.number(best['roi'])}). mROI is what the next unit of spend returns "
-                 "now: below the ROI where a channel saturates.")
+                 f"{facts.number(best['roi'])}). mROI is what one more unit of spend returns: "
+                 "below the ROI where a channel saturates.")
     else:
         text += " The data has no spend columns, so there is no ROI and no budget plan."
     return _p(text) + _table(facts.channel_rows(channels))
