@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from dcmmm.data.synthetic import SCENARIOS
 from dcmmm.errors import ConfigError
+from dcmmm.logs import LEVELS
 from dcmmm.model.adstock import FAMILIES
 from dcmmm.model.graph import MODES, PLANS, SIGNS
 from dcmmm.specs import VALIDATE_MODES
@@ -55,6 +56,7 @@ def _choice(*options) -> Rule:
 
 KEYS: dict[str, Rule] = {
     "seed": _int(0),
+    "log_level": _choice(*LEVELS),
     "data.source": _choice("synthetic", "file"),
     "data.scenario": _choice(*SCENARIOS),
     "data.synthetic_seed": _int(0),
