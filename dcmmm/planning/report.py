@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from dcmmm.analysis.report import CSS, PALETTE, _fmt, _note, _png, _table, _time_axis
+from dcmmm.analysis.report import PALETTE, _fmt, _note, _png, _table, _time_axis, html_page
 
 MAX_REGIONS = 20  # regions drawn in the allocation figure (the largest planned spend)
 GIVEN, PLANNED = "#9a9a9a", PALETTE[0]
@@ -172,10 +172,6 @@ def write_plan_report(path, table: pd.DataFrame, summary: dict, frontier: pd.Dat
         sections.append(("Budget frontier", frontier_figure(frontier, summary) + _table(frontier)
                          + _note("The best plan at each budget (the bounds scale with the "
                                  "budget); the dashed line keeps the given mix.")))
-    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
-            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
     path = Path(path)
-    path.write_text(page, encoding="utf-8")
+    path.write_text(html_page(title, sections), encoding="utf-8")
     return path

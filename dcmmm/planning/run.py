@@ -22,6 +22,7 @@ PLAN = "plan.csv"
 PLAN_WEEKLY = "plan_weekly.csv"
 PLAN_SUMMARY = "plan_summary.json"  # written last: it marks a finished plan
 FRONTIER = "frontier.csv"
+PLAN_DATA = "plan_data.csv"
 PLAN_REPORT = "plan.html"
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,12 @@ def _check_spend(run_dir: Path) -> None:
 
 
 def write_plan(out_dir: Path, result: Plan, title: str) -> None:
-    """plan.csv, plan_weekly.csv, frontier.csv (when computed), plan.html and,
-    last, plan_summary.json."""
+    """plan.csv, plan_weekly.csv, plan_data.csv, frontier.csv (when computed),
+    plan.html and, last, plan_summary.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out_dir / PLAN, index=False, na_rep="")
     result.weekly.to_csv(out_dir / PLAN_WEEKLY, index=False)
+    result.data.to_csv(out_dir / PLAN_DATA, index=False)
     if result.frontier is not None:
         result.frontier.to_csv(out_dir / FRONTIER, index=False, na_rep="")
     write_plan_report(out_dir / PLAN_REPORT, result.table, result.summary, result.frontier, title)

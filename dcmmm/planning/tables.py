@@ -1,4 +1,5 @@
-"""The tables of a plan: plan.csv, plan_weekly.csv, plan_summary.json (pure).
+"""The tables of a plan: plan.csv, plan_weekly.csv, plan_summary.json,
+plan_data.csv (pure).
 
 Money is the data's currency; KPI in KPI units; ROI and marginal ROI in
 `PlanSpec.roi_unit` (KPI per unit of money, or money per money with
@@ -100,6 +101,27 @@ def weekly_table(planner: Planner, optimum: Optimum) -> pd.DataFrame:
         "spend": spend.ravel(), "activity": activity.ravel()})
 
 
+def data_table(planner: Planner, optimum: Optimum) -> pd.DataFrame:
+    """plan_data.csv: the planned weeks in the run's own data format (its date
+    and region columns, each channel's activity and spend columns, the
+    controls; no KPI): a plan file that plan.path reads back."""
+    weekly = weekly_table(planner, optimum)
+    panel, future = planner.fitted.panel, planner.future
+    R, H, C = future.spend.shape
+    columns = {panel.date_column: weekly["date"].to_numpy()[::C]}
+    if panel.region_column:
+        columns[panel.region_column] = weekly["region"].to_numpy()[::C]
+    activity = weekly["activity"].to_numpy().reshape(R * H, C)
+    spend = weekly["spend"].to_numpy().reshape(R * H, C)
+    for c in range(C):
+        columns[panel.channel_columns[c]] = activity[:, c]
+    for c in range(C):  # a channel measured by its spend has one column for both
+        columns[panel.spend_columns[c]] = spend[:, c]
+    for k, name in enumerate(panel.controls):
+        columns[name] = future.z[..., k].ravel()
+    return pd.DataFrame(columns)
+
+
 def summary(planner: Planner, optimum: Optimum, pspec: PlanSpec) -> dict:
     """plan_summary.json: the scenario and its settings, the plan weeks, spend
     and incremental KPI given vs planned (KPI units, plan weeks and
@@ -160,13 +182,14 @@ def summary(planner: Planner, optimum: Optimum, pspec: PlanSpec) -> dict:
 
 class Plan(NamedTuple):
     """The tables of a plan, as plan.py writes them: plan.csv (`table`),
-    plan_weekly.csv (`weekly`), plan_summary.json (`summary`) and
-    frontier.csv (`frontier`; None when not asked for)."""
+    plan_weekly.csv (`weekly`), plan_summary.json (`summary`), frontier.csv
+    (`frontier`; None when not asked for) and plan_data.csv (`data`)."""
 
     table: pd.DataFrame
     weekly: pd.DataFrame
     summary: dict
     frontier: pd.DataFrame | None
+    data: pd.DataFrame
 
 
 def plan(fitted: Fitted, future: pd.DataFrame | str | os.PathLike | None = None,
@@ -185,4 +208,5 @@ def plan(fitted: Fitted, future: pd.DataFrame | str | os.PathLike | None = None,
     planner = Planner.of(fitted, pspec, future)
     optimum = planner.optimise(pspec)
     return Plan(plan_table(planner, optimum, pspec), weekly_table(planner, optimum),
-                summary(planner, optimum, pspec), planner.frontier(pspec) if frontier else None)
+                summary(planner, optimum, pspec), planner.frontier(pspec) if frontier else None,
+                data_table(planner, optimum))

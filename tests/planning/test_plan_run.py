@@ -83,7 +83,9 @@ def test_plan_py_writes_its_files_and_the_api_gives_the_same(run_dir, tmp_path):
     assert page.count("<img") == 4 and "http" not in page.replace("http-equiv", "")
 
     result = dcmmm.plan(dcmmm.load_run(run_dir), weeks=10, upper=2.0)
-    for cli, api in ((table, result.table), (weekly, result.weekly), (frontier, result.frontier)):
+    data = pd.read_csv(out / "plan_data.csv")
+    for cli, api in ((table, result.table), (weekly, result.weekly), (frontier, result.frontier),
+                     (data, result.data)):
         pd.testing.assert_frame_equal(cli, api, check_exact=False, rtol=1e-6, check_dtype=False)
     api = json.loads(json.dumps(dcmmm.rundir.clean(result.summary)))
     cli = _leaves({k: v for k, v in summary.items() if k != "run"})
@@ -92,6 +94,12 @@ def test_plan_py_writes_its_files_and_the_api_gives_the_same(run_dir, tmp_path):
         assert cli[key] == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value)
     again = _plan([f"run={run_dir}", f"hydra.run.dir={out}"], tmp_path)
     assert again.returncode == 2 and "already holds a plan" in again.stderr
+    # the planned weeks as a plan file: evaluated as they are, they bring what the plan said
+    as_is = dcmmm.plan(dcmmm.load_run(run_dir), out / "plan_data.csv", scenario="as_is",
+                       frontier=False)
+    assert as_is.summary["spend_given"] == pytest.approx(summary["spend_planned"], rel=1e-9)
+    assert as_is.summary["incremental_kpi_given"] == pytest.approx(
+        summary["incremental_kpi_planned"], rel=1e-4)
 
 
 def test_a_plan_file_and_a_budget_sweep(run_dir, plan_file, tmp_path):
