@@ -16,6 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 @hydra.main(version_base="1.3", config_path="conf", config_name="plan")
 def main(cfg: DictConfig) -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("jax").setLevel(logging.WARNING)  # which backends it could not start
+    # reading the run restores its final checkpoint: the "resuming" line is training's
+    logging.getLogger("dcmmm.train.checkpoint").setLevel(logging.WARNING)
     from dcmmm.planning.run import main as plan_main
     from dcmmm.planning.run import user_error
 

@@ -139,11 +139,14 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, plan_file, tmp_path):
         ([f"plan.path={plan_file}", "plan.total=1e9"],
          "plan.total = 1e+09 cannot be met within the bounds"),
         (["plan.scenario=target_roi"], "plan.scenario=target_roi needs plan.target_roi"),
+        ([f"hydra.run.dir={run_dir / 'plans'}"], "is inside the run directory"),
     ]
     for i, (args, words) in enumerate(cases):
         if not args[0].startswith("run="):
             args = [f"run={run_dir}", *args]
-        proc = _plan([*args, f"hydra.run.dir={tmp_path / str(i)}"], tmp_path)
+        if not any(a.startswith("hydra.run.dir=") for a in args):
+            args = [*args, f"hydra.run.dir={tmp_path / str(i)}"]
+        proc = _plan(args, tmp_path)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2, (args, proc.stderr[-2000:])
         assert lines[-1].startswith("dcmmm: error: ") and words in lines[-1], (args, lines[-1])
