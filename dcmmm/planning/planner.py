@@ -1,5 +1,6 @@
 """`Planner`: a fitted model and a plan's weeks, ready to evaluate and
-optimise plans; `plan`, the Python API of `plan.py`.
+optimise plans (`dcmmm.planning.tables.plan`, the Python API of `plan.py`,
+builds one).
 
 A Planner runs the model over the future once (`dcmmm.planning.horizon`,
 for every ensemble member too); after that an evaluation is one jitted call
@@ -101,6 +102,13 @@ class Planner:
         out = hz.evaluate_members(self.members, jnp.asarray(mult, jnp.float32))
         return hz.Evaluation(*(np.asarray(a, np.float64) for a in out))
 
+    def optimum_of(self, mult) -> Optimum:
+        """A plan set by hand (a what-if, the given plan): the multipliers
+        [R, C] as an Optimum for the tables, without an optimised marginal
+        ROI or a target."""
+        mult = np.asarray(mult, np.float64)
+        return Optimum(mult, float((mult * self.spend_rc).sum()), np.nan, None)
+
     def variables(self, pspec: PlanSpec) -> tuple[np.ndarray, Bounds]:
         """The optimiser's variables: their given spend [n] (money) and bounds."""
         bounds = plan_bounds(pspec, self.fitted.channels, self.fitted.panel.regions,
@@ -113,7 +121,7 @@ class Planner:
         spend, bounds = self.variables(pspec)
         given = float(spend.sum())
         if pspec.scenario == "as_is":
-            return Optimum(np.ones_like(self.spend_rc), given, np.nan, None)
+            return self.optimum_of(np.ones_like(self.spend_rc))
         if given <= 0:
             raise ConfigError("the given plan has no spend to allocate: give a plan with spend, "
                               "or plan.scenario=as_is")
