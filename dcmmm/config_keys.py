@@ -1,7 +1,8 @@
 """The rule of every config key: what it may hold, and the one check of a value.
 
-`KEYS` holds a rule for every key of `conf/` (tests/test_config.py checks
-both ways that the composed configs and `KEYS` list the same keys). A bad
+`KEYS` holds a rule for every key of `conf/`, train.py's config.yaml and
+plan.py's plan.yaml (tests/test_config.py checks both ways that the
+composed configs and `KEYS` list the same keys). A bad
 value is one `ConfigError` naming the key and the value: numbers must be
 finite and in range, integers whole, choices among their options.
 `dcmmm.config` checks whole configs with it and reads every value through it.
@@ -15,6 +16,7 @@ from dcmmm.errors import ConfigError
 from dcmmm.logs import LEVELS
 from dcmmm.model.adstock import FAMILIES
 from dcmmm.model.graph import MODES, PLANS, SIGNS
+from dcmmm.planning.spec import SCENARIOS as PLAN_SCENARIOS
 from dcmmm.specs import VALIDATE_MODES
 from dcmmm.train.sharding import MESHES
 
@@ -139,6 +141,24 @@ KEYS: dict[str, Rule] = {
     "validate.n_folds": _int(1),
     "validate.step_weeks": _int(1),
     "validate.horizon_weeks": _int(1),
+    # conf/plan.yaml (plan.py)
+    "run": TEXT,
+    "plan.path": OPTIONAL_TEXT,
+    "plan.weeks": _int(1),
+    "plan.total": _float(positive=True, null=True),
+    "plan.scenario": _choice(*PLAN_SCENARIOS),
+    "plan.target_roi": _float(positive=True, null=True),
+    "plan.target_mroi": _float(null=True),
+    "plan.max_total": _float(positive=True, null=True),
+    "plan.lower": Rule("bound", 0.0),
+    "plan.upper": Rule("bound", 0.0, open_low=True),
+    "plan.hold": Rule("names"),
+    "plan.by_region": FLAG,
+    "plan.region_lower": Rule("bound", 0.0, null=True),
+    "plan.region_upper": Rule("bound", 0.0, open_low=True, null=True),
+    "plan.cost_per_unit": Rule("bound", 0.0, open_low=True),
+    "plan.kpi_value": _float(positive=True, null=True),
+    "plan.steps": _int(1),
 }
 
 

@@ -45,7 +45,7 @@ def test_load_run_reproduces_predictions_and_the_readme_examples_run(tmp_path):
     assert loaded.panel.n_regions == 4
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    assert len(blocks) == 2 and "dcmmm.what_if(run," in blocks[0]
+    assert len(blocks) == 3 and "dcmmm.what_if(run," in blocks[0] and "dcmmm.plan(" in blocks[1]
     for block in blocks:
         code = textwrap.dedent(re.sub(r'"outputs/[^"]*"', repr(str(tmp_path / "run")), block))
         namespace = {}

@@ -496,3 +496,12 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def html_page(title: str, sections) -> str:
+    """One self-contained HTML page: the title and (heading, HTML) sections,
+    with the report's styles inline."""
+    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
