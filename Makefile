@@ -16,13 +16,14 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(PY) train.py
 
-# the whole suite, slow recovery tests included
+# the whole suite, slow recovery tests included; --dist loadgroup: tests that
+# share one expensive fixture (marked xdist_group) run on one worker, so it runs once
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --runslow $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup --runslow $(PYTEST_ARGS)
 
 # unit tests only (seconds to a minute or two)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dcmmm tests scripts train.py

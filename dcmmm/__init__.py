@@ -4,9 +4,10 @@ Data flows one way: ``dcmmm.data`` -> ``dcmmm.model`` -> ``dcmmm.train`` ->
 ``dcmmm.analysis`` -> ``dcmmm.run`` (files on disk); docs/design.md, "Layers".
 
 The public API is `__all__`: the errors, `load_run` and the `Fitted` model it
-returns, the analyses that take a `Fitted`, and the data layer's loader
-(`dcmmm.run.main` runs one experiment from a config dict, as `train.py`
-does). Names other than the errors are imported on first use, so
+returns, the analyses that take a `Fitted` (forward planning: `plan`,
+`PlanSpec`, `Planner`), and the data layer's loader (`dcmmm.run.main` runs
+one experiment from a config dict, as `train.py` does;
+`dcmmm.planning.run.main` one plan, as `plan.py` does). Names other than the errors are imported on first use, so
 ``import dcmmm`` does not import JAX.
 """
 
@@ -37,6 +38,9 @@ _LAZY = {
     "marginal_roi": ("dcmmm.analysis.budget", "marginal_roi"),
     "optimise_budget": ("dcmmm.analysis.budget", "optimise_budget"),
     "BudgetSpec": ("dcmmm.analysis.budget", "BudgetSpec"),
+    "plan": ("dcmmm.planning.tables", "plan"),
+    "PlanSpec": ("dcmmm.planning.spec", "PlanSpec"),
+    "Planner": ("dcmmm.planning.planner", "Planner"),
     "DataSpec": ("dcmmm.data.panel", "DataSpec"),
     "Panel": ("dcmmm.data.panel", "Panel"),
     "load_panel": ("dcmmm.data.panel", "load_panel"),

@@ -19,20 +19,21 @@ from dcmmm.config_keys import ABSENT, KEYS, check_value, read
 from dcmmm.data.panel import DataSpec, Panel
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import ModelSpec
+from dcmmm.planning.spec import PlanSpec
 from dcmmm.specs import EnsembleSpec, EvidenceSpec, GraphSpec, RunSpec, ValidateSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.sharding import MeshSpec
 
 
-def check_keys(cfg: dict, rules: dict) -> None:
-    """Every key of a config (nested dict) against its rule in `rules`: an
-    unknown key or a bad value raises one ConfigError naming the key."""
+def check_keys(cfg: dict) -> None:
+    """Every key of a config (nested dict) checked against `KEYS`: unknown
+    keys and bad values raise one ConfigError naming the key."""
     def walk(node: dict, prefix: str) -> None:
         for name, value in node.items():
             key = f"{prefix}{name}"
-            if key in rules:
-                check_value(key, value, rules)
+            if key in KEYS:
+                check_value(key, value)
             elif isinstance(value, dict):
                 walk(value, f"{key}.")
             else:
@@ -44,10 +45,9 @@ def check_keys(cfg: dict, rules: dict) -> None:
 
 
 def check_config(cfg: dict) -> None:
-    """Check every key of a config (nested dict) against `KEYS`, and the keys
-    that go together (mesh, validate, refresh, ensemble, lift tests, priors): unknown
-    keys and bad values raise one ConfigError naming the key."""
-    check_keys(cfg, KEYS)
+    """Check every key of a training config (`check_keys`), and the keys that
+    go together (mesh, validate, refresh, ensemble, lift tests, priors)."""
+    check_keys(cfg)
     mesh_spec(cfg)
     backtest = read(cfg, "validate.mode", "holdout") == "backtest"
     ensemble = read(cfg, "model.ensemble_size", 1) > 1
@@ -227,6 +227,23 @@ def budget_spec(cfg: dict) -> BudgetSpec:
     default = BudgetSpec()
     return BudgetSpec(**{field.name: read(cfg, f"budget.{field.name}", getattr(default, field.name))
                          for field in dataclasses.fields(BudgetSpec)})
+
+
+def check_plan_config(cfg: dict) -> None:
+    """Check a planning config (conf/plan.yaml): every key, the run directory
+    given, and the plan's settings together (`PlanSpec`)."""
+    check_keys(cfg)
+    read(cfg, "run")
+    plan_spec(cfg)
+
+
+def plan_spec(cfg: dict) -> tuple[PlanSpec, str | None]:
+    """(the `plan` group as a PlanSpec, `plan.path` or None); absent keys take
+    PlanSpec's defaults."""
+    default = PlanSpec()
+    spec = PlanSpec(**{field.name: read(cfg, f"plan.{field.name}", getattr(default, field.name))
+                       for field in dataclasses.fields(PlanSpec)})
+    return spec, read(cfg, "plan.path", None)
 
 
 def refresh_settings(cfg: dict) -> tuple[Path | None, float | None]:

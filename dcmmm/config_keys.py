@@ -1,7 +1,8 @@
 """The rule of every config key: what it may hold, and the one check of a value.
 
-`KEYS` holds a rule for every key of `conf/` (tests/test_config.py checks
-both ways that the composed configs and `KEYS` list the same keys). A bad
+`KEYS` holds a rule for every key of `conf/`, train.py's config.yaml,
+plan.py's plan.yaml and design.py's design.yaml (tests/test_config.py checks both ways that the
+composed configs and `KEYS` list the same keys). A bad
 value is one `ConfigError` naming the key and the value: numbers must be
 finite and in range, integers whole, choices among their options.
 `dcmmm.config` checks whole configs with it and reads every value through it.
@@ -12,8 +13,10 @@ from typing import NamedTuple
 
 from dcmmm.data.synthetic import SCENARIOS
 from dcmmm.errors import ConfigError
+from dcmmm.logs import LEVELS
 from dcmmm.model.adstock import FAMILIES
 from dcmmm.model.graph import MODES, PLANS, SIGNS
+from dcmmm.planning.spec import SCENARIOS as PLAN_SCENARIOS
 from dcmmm.specs import VALIDATE_MODES
 from dcmmm.train.sharding import MESHES
 
@@ -55,6 +58,7 @@ def _choice(*options) -> Rule:
 
 KEYS: dict[str, Rule] = {
     "seed": _int(0),
+    "log_level": _choice(*LEVELS),
     "data.source": _choice("synthetic", "file"),
     "data.scenario": _choice(*SCENARIOS),
     "data.synthetic_seed": _int(0),
@@ -141,20 +145,32 @@ KEYS: dict[str, Rule] = {
     "validate.n_folds": _int(1),
     "validate.step_weeks": _int(1),
     "validate.horizon_weeks": _int(1),
-}
-
-
-# design.py's config (conf/design.yaml): the finished run, and the `design` group
-PROBABILITY = Rule("float", 0.0, open_low=True, high=1.0)
-DESIGN_KEYS: dict[str, Rule] = {
+    # conf/plan.yaml (plan.py)
     "run": TEXT,
+    "plan.path": OPTIONAL_TEXT,
+    "plan.weeks": _int(1),
+    "plan.total": _float(positive=True, null=True),
+    "plan.scenario": _choice(*PLAN_SCENARIOS),
+    "plan.target_roi": _float(positive=True, null=True),
+    "plan.target_mroi": _float(null=True),
+    "plan.max_total": _float(positive=True, null=True),
+    "plan.lower": Rule("bound", 0.0),
+    "plan.upper": Rule("bound", 0.0, open_low=True),
+    "plan.hold": Rule("names"),
+    "plan.by_region": FLAG,
+    "plan.region_lower": Rule("bound", 0.0, null=True),
+    "plan.region_upper": Rule("bound", 0.0, open_low=True, null=True),
+    "plan.cost_per_unit": Rule("bound", 0.0, open_low=True),
+    "plan.kpi_value": _float(positive=True, null=True),
+    "plan.steps": _int(1),
+    # conf/design.yaml (design.py; "run" as above)
     "design.channel": OPTIONAL_TEXT,
     "design.max_tests": _int(1),
     "design.weeks": _int(1),
     "design.cooldown": _int(0, null=True),
     "design.regions": _int(1, null=True),
-    "design.power": PROBABILITY,
-    "design.level": PROBABILITY,
+    "design.power": Rule("float", 0.0, open_low=True, high=1.0),
+    "design.level": Rule("float", 0.0, open_low=True, high=1.0),
     "design.start": OPTIONAL_TEXT,
     "design.retrospective": FLAG,
     "design.seed": _int(0),
@@ -191,11 +207,10 @@ def _number(key: str, value, rule: Rule, what: str):
     return int(number) if rule.kind == "int" else number
 
 
-def check_value(key: str, value, rules: dict | None = None):
-    """`value` of the dotted config key `key` checked against `rules[key]`
-    (default `KEYS`); returns it as the spec holds it (int, float, tuple, ...).
-    ConfigError otherwise."""
-    rule = (KEYS if rules is None else rules)[key]
+def check_value(key: str, value):
+    """`value` of the dotted config key `key` checked against `KEYS[key]`;
+    returns it as the spec holds it (int, float, tuple, ...). ConfigError otherwise."""
+    rule = KEYS[key]
     if isinstance(value, str) and value == MISSING:
         raise ConfigError(f"{key} is required")
     if value is None:
@@ -233,9 +248,9 @@ def check_value(key: str, value, rules: dict | None = None):
 ABSENT = object()  # no default: a missing key is an error
 
 
-def read(cfg: dict, key: str, default=ABSENT, rules: dict | None = None):
-    """The checked value at the dotted `key` (rules: default `KEYS`); `default`
-    where it is absent (a ConfigError without one)."""
+def read(cfg: dict, key: str, default=ABSENT):
+    """The checked value at the dotted `key`; `default` where it is absent (a
+    ConfigError without one)."""
     node = cfg
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -243,4 +258,4 @@ def read(cfg: dict, key: str, default=ABSENT, rules: dict | None = None):
                 raise ConfigError(f"missing config key '{key}'")
             return default
         node = node[part]
-    return check_value(key, node, rules)
+    return check_value(key, node)

@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pandas as pd
 
+from dcmmm.analysis.summary import RunTables
 from dcmmm.config import data_spec, lift_tests_path, priors_path
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import LiftTests, load_lift_tests
@@ -70,16 +71,21 @@ def open_run_dir(run_dir: str | Path) -> tuple[Path, Path]:
     under `run_dir/.process<i>/`; the checkpoints are shared. A directory that
     holds a finished run raises ConfigError.
     """
-    run_dir = Path(run_dir)
-    checkpoint_dir = run_dir / CHECKPOINTS
-    if jax.process_index() > 0:
-        run_dir = run_dir / f".process{jax.process_index()}"
+    checkpoint_dir = Path(run_dir) / CHECKPOINTS
+    run_dir = process_dir(run_dir)
     if (run_dir / METRICS).exists():
         raise ConfigError(
             f"run directory '{run_dir}' already holds a finished run; choose another "
             "hydra.run.dir (or delete that directory to start over)")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, checkpoint_dir
+
+
+def process_dir(run_dir: str | Path) -> Path:
+    """The directory this process writes: `run_dir` for process 0 (and a
+    single-process run), `run_dir/.process<i>` for process i of a multi-host job."""
+    run_dir = Path(run_dir)
+    return run_dir if jax.process_index() == 0 else run_dir / f".process{jax.process_index()}"
 
 
 def write_json(path: Path, obj) -> None:
@@ -234,6 +240,25 @@ def read_refresh(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     if not (run_dir / REFRESH).exists():
         return None
     return pd.read_csv(run_dir / REFRESH), pd.read_csv(run_dir / REFRESH_EDGES)
+
+
+def read_tables(run_dir: str | Path) -> RunTables | None:
+    """The tables a run's summary reads (`dcmmm.analysis.summary`): metrics.json,
+    channels.csv, dag.csv, budget.csv, budget_summary.json, backtest.csv and
+    where report.html is; None for a directory without a finished run."""
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / METRICS)
+    if metrics is None:
+        return None
+
+    def table(name: str) -> pd.DataFrame | None:
+        return pd.read_csv(run_dir / name) if (run_dir / name).exists() else None
+
+    report = run_dir / REPORT
+    return RunTables(metrics=metrics, channels=table(CHANNELS), dag=table(DAG),
+                     budget=table(BUDGET), budget_summary=read_json(run_dir / BUDGET_SUMMARY),
+                     backtest=read_backtest(run_dir),
+                     report=str(report) if report.exists() else None)
 
 
 def write_graph_stability(run_dir: Path, channels, resamples: int, stability: np.ndarray) -> None:

@@ -7,24 +7,38 @@ import subprocess
 import sys
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from dcmmm.analysis.budget import BudgetSpec
-from dcmmm.config import budget_spec, check_config, data_spec, run_spec, validate_spec
+from dcmmm.config import (
+    budget_spec,
+    check_config,
+    check_plan_config,
+    data_spec,
+    plan_spec,
+    run_spec,
+    validate_spec,
+)
 from dcmmm.config_keys import KEYS
 from dcmmm.data.panel import DataSpec
+from dcmmm.design.propose import DesignSpec
+from dcmmm.design.run import check_design_config, design_spec
 from dcmmm.errors import ConfigError
 from dcmmm.model.mmm import ModelSpec
+from dcmmm.planning.spec import PlanSpec
 from dcmmm.specs import EnsembleSpec, GraphSpec, RunSpec, ValidateSpec
 from dcmmm.train.loop import TrainSpec
 from dcmmm.train.loss import LossSpec
 from dcmmm.train.sharding import MeshSpec
-from tests.test_run import GROUPS, ROOT, _compose, _options
+from tests.test_run import CONF, GROUPS, ROOT, _compose, _options
 
 CSV = ["data=csv", "data.path=x.csv", "data.kpi=y", "data.channels=[a]"]
 # one config that holds every numeric key, each in a state where it is used
 BASE = ["mesh=regions", "mesh.coordinator_address=localhost:1234", "mesh.num_processes=2",
         "mesh.process_id=0", "validate=backtest"]
+PLAN = ["run=outputs/some_run"]  # plan.py's config (conf/plan.yaml) with its required key
+DESIGN = ["run=outputs/some_run", "design.channel=tv"]  # design.py's (conf/design.yaml)
 FUZZ = (math.nan, math.inf, 0, -1)
 # where 0 is a legitimate value, and what it means (conf/ says the same)
 ZERO_IS_VALID = {
@@ -41,12 +55,30 @@ ZERO_IS_VALID = {
     "budget.lower": "a channel may be switched off", "calibration.weight": "tests ignored",
     "model.graph.floor": "no floor on own activity",
     "model.graph.resamples": "no stability selection", "model.graph.stability": "every edge kept",
+    "plan.lower": "a channel may be switched off",
+    "plan.target_mroi": "spend until the next unit of money brings nothing",
+    "evidence.steps": "no profile (the basis rests on the spend range)",
+    "design.cooldown": "no cool-down", "design.seed": "a seed",
 }
 
 
+def _compose_plan(overrides, name="plan"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def bases() -> list[tuple[dict, object]]:
+    """(a config holding every numeric key of its app in use, its checker):
+    train.py's, plan.py's and design.py's."""
+    return [(OmegaConf.to_container(_compose(BASE), resolve=True), check_config),
+            (OmegaConf.to_container(_compose_plan(PLAN), resolve=True), check_plan_config),
+            (OmegaConf.to_container(_compose_plan(DESIGN, "design"), resolve=True),
+             check_design_config)]
+
+
 def composed_configs() -> list[dict]:
-    """Every group option and experiment of conf/, composed and resolved."""
-    out = [OmegaConf.to_container(_compose(BASE), resolve=True)]
+    """Every group option and experiment of conf/, composed and resolved, and plan.py's config."""
+    out = [cfg for cfg, _ in bases()]
     for group in GROUPS:
         for option in _options(group):
             extra = CSV[1:] if group == "data" and option == "csv" else []
@@ -92,7 +124,9 @@ def setting(cfg: dict, key: str, value) -> dict:
 def test_every_key_of_conf_has_a_rule_and_every_rule_a_key():
     keys = set()
     for cfg in composed_configs():
-        check_config(cfg)  # the shipped configs pass
+        checker = (check_plan_config if "plan" in cfg else
+                   check_design_config if "design" in cfg else check_config)
+        checker(cfg)  # the shipped configs pass
         keys |= set(leaves(cfg))
     assert keys == set(KEYS)
 
@@ -100,20 +134,25 @@ def test_every_key_of_conf_has_a_rule_and_every_rule_a_key():
 def test_every_numeric_key_refuses_nan_inf_zero_and_minus_one_in_one_line():
     keys = numeric_keys()
     assert len(keys) >= 50 and "optim.learning_rate" in keys and "budget.total" in keys
-    base = OmegaConf.to_container(_compose(BASE), resolve=True)
-    check_config(base)
+    assert {"plan.total", "plan.target_roi", "plan.cost_per_unit", "plan.steps"} < set(keys)
+    assert {"design.weeks", "design.power", "design.regions", "evidence.nats"} < set(keys)
     assert set(ZERO_IS_VALID) < set(keys)
-    for key in keys:
-        for value in FUZZ:
-            cfg = setting(copy.deepcopy(base), key, value)
-            if value == 0 and key in ZERO_IS_VALID:
-                check_config(cfg)
-                continue
-            with pytest.raises(ConfigError) as err:
-                check_config(cfg)
-            message = str(err.value)
-            assert key in message and "\n" not in message, (key, value, message)
-            assert repr(value) in message, (key, value, message)
+    fuzzed = set()
+    for base, check in bases():
+        check(base)
+        for key in (k for k in keys if k in leaves(base)):
+            fuzzed.add(key)
+            for value in FUZZ:
+                cfg = setting(copy.deepcopy(base), key, value)
+                if value == 0 and key in ZERO_IS_VALID:
+                    check(cfg)
+                    continue
+                with pytest.raises(ConfigError) as err:
+                    check(cfg)
+                message = str(err.value)
+                assert key in message and "\n" not in message, (key, value, message)
+                assert repr(value) in message, (key, value, message)
+    assert fuzzed == set(keys)
 
 
 def test_a_bad_value_through_train_py_is_one_line_and_exit_2(tmp_path):
@@ -158,6 +197,9 @@ def test_spec_defaults_are_the_yaml_defaults():
     assert (spec.graph, spec.ensemble, spec.mesh) == (GraphSpec(), EnsembleSpec(), MeshSpec())
     assert spec == RunSpec(ModelSpec(3, 2, graph_plan=True))
     assert budget_spec(cfg) == BudgetSpec()
+    assert plan_spec(OmegaConf.to_container(_compose_plan(PLAN), resolve=True)) == (PlanSpec(), None)
+    design = OmegaConf.to_container(_compose_plan(PLAN, "design"), resolve=True)
+    assert design_spec(design) == DesignSpec()
     assert validate_spec(cfg) == ValidateSpec()
     backtest = OmegaConf.to_container(_compose(["validate=backtest"]), resolve=True)
     assert validate_spec(backtest) == ValidateSpec("backtest")

@@ -45,7 +45,7 @@ def test_load_run_reproduces_predictions_and_the_readme_examples_run(tmp_path):
     assert loaded.panel.n_regions == 4
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    assert len(blocks) == 2 and "dcmmm.what_if(run," in blocks[0]
+    assert len(blocks) == 3 and "dcmmm.what_if(run," in blocks[0] and "dcmmm.plan(" in blocks[1]
     for block in blocks:
         code = textwrap.dedent(re.sub(r'"outputs/[^"]*"', repr(str(tmp_path / "run")), block))
         namespace = {}
@@ -86,9 +86,10 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(resumed, reference, check_exact=True)
 
 
-def test_analyses_rerun_on_a_finished_run_without_retraining(tmp_path):
+def test_analyses_rerun_on_a_finished_run_without_retraining(tmp_path, capsys):
     import json
 
+    from dcmmm.analysis.summary import number
     from scripts import analyse
 
     _run(tmp_path, "run", TINY)
@@ -103,4 +104,6 @@ def test_analyses_rerun_on_a_finished_run_without_retraining(tmp_path):
     assert (plan["multiplier"] <= 1.2 + 1e-4).all()
     assert (run_dir / "predictions.csv").read_bytes() == predictions  # the fit is untouched
     assert (run_dir / "report.html").exists()
+    printed = " ".join(capsys.readouterr().out.split())  # ends with the new plan's summary
+    assert f"at the same total, {number(after['total_budget'])} over the last" in printed
     assert analyse.main([str(tmp_path / "nothing")]) == 2

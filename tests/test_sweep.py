@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -23,10 +24,14 @@ def _multirun(args, sweep_dir):
 
 
 @pytest.fixture(scope="module")
-def joblib_sweep(tmp_path_factory):
+def joblib_run(tmp_path_factory):
     sweep_dir = tmp_path_factory.mktemp("joblib") / "sweep"
-    _multirun(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], sweep_dir)
-    return sweep_dir
+    return sweep_dir, _multirun(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], sweep_dir)
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(joblib_run):
+    return joblib_run[0]
 
 
 def _assert_two_finished_jobs(sweep_dir):
@@ -42,11 +47,33 @@ def test_joblib_sweep_runs_every_job(joblib_sweep):
     _assert_two_finished_jobs(joblib_sweep)
 
 
+def _assert_one_line_per_job(sweep_dir, stdout):
+    """The sweep's closing summary: one line per job (its seed, holdout and
+    report) and the collected table, written to <sweep dir>/sweep.csv."""
+    lines = stdout[stdout.index("dcmmm: 2 jobs"):].splitlines()
+    assert "dcmmm: what this run found" not in stdout  # no single-run summary per job
+    for job, seed in (("0", 0), ("1", 1)):
+        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
+        line, = [x for x in lines if x.startswith(f"job {job} (seed={seed}): ")]
+        assert f"holdout {metrics['holdout']['scaled_rmse']:.3f}" in line
+        assert line.endswith(str(sweep_dir / job / "report.html"))
+    assert lines[-1].startswith(f"Collected table: {sweep_dir / 'sweep.csv'}")
+    table = pd.read_csv(sweep_dir / "sweep.csv")
+    assert list(table["seed"]) == [0, 1] and set(table["status"]) == {"done"}
+
+
+def test_joblib_sweep_ends_with_one_line_per_job(joblib_run):
+    sweep_dir, proc = joblib_run
+    _assert_one_line_per_job(sweep_dir, proc.stdout)
+
+
 def test_submitit_local_sweep_runs_every_job(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    _multirun(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15"], sweep_dir)
+    proc = _multirun(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15"],
+                     sweep_dir)
     _assert_two_finished_jobs(sweep_dir)
     assert (sweep_dir / ".submitit").is_dir()  # submitit's own job logs
+    _assert_one_line_per_job(sweep_dir, proc.stdout)
 
 
 def test_collect_sweep_one_row_per_job(joblib_sweep, tmp_path):

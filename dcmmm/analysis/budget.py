@@ -62,17 +62,20 @@ class BudgetSpec:
     upper: float | dict = 1.5
 
 
-def channel_bounds(value, channel_names, key: str) -> np.ndarray:
-    """Per-channel bound [C] from a number or a {name: bound, "default": bound}
-    dict; `key` is "lower" or "upper" (a dict without "default" falls back to
-    BudgetSpec's)."""
-    names = list(channel_names)
+def named_bounds(value, names, key: str, default: float, what: str = "channel") -> np.ndarray:
+    """Per-name values [N] from a number or a {name: value, "default": value}
+    dict: a bound per channel (or per region, `what`). `key` is the config key
+    (for messages), `default` the value of names a dict without "default"
+    leaves out. ConfigError for a name that is not among `names`."""
+    names = [str(n) for n in names]
     if not isinstance(value, dict):
         return np.full(len(names), float(value))
+    value = {str(k): v for k, v in value.items()}
     unknown = sorted(set(value) - set(names) - {"default"})
     if unknown:
-        raise ConfigError(f"budget.{key} names unknown channel(s) {unknown}; channels are {names}")
-    fallback = float(value.get("default", getattr(BudgetSpec(), key)))
+        shown = names if len(names) <= 12 else [*names[:12], "..."]
+        raise ConfigError(f"{key} names unknown {what}(s) {unknown}; {what}s are {shown}")
+    fallback = float(value.get("default", default))
     return np.array([float(value.get(n, fallback)) for n in names])
 
 
@@ -204,8 +207,8 @@ def optimise_budget(fitted: Fitted, bspec: BudgetSpec, steps: int = 300):
     if current_total <= 0:
         raise ConfigError(f"no spend in the planning window (last {n_weeks - start} weeks)")
     budget = current_total if bspec.total is None else float(bspec.total)
-    lower = channel_bounds(bspec.lower, names, "lower")
-    upper = channel_bounds(bspec.upper, names, "upper")
+    lower = named_bounds(bspec.lower, names, "budget.lower", BudgetSpec.lower)
+    upper = named_bounds(bspec.upper, names, "budget.upper", BudgetSpec.upper)
     if np.any(lower < 0) or np.any(lower > upper):
         raise ConfigError(f"budget bounds need 0 <= lower <= upper, got lower={lower.tolist()}, "
                           f"upper={upper.tolist()}")

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dcmmm.analysis import summary as facts
+
 METRIC_COLUMNS = ("r2", "rmse", "mape", "scaled_rmse", "median_region_r2")
 MAX_REGIONS = 6
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
@@ -31,6 +33,13 @@ td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; height: auto; display: block; margin: .8em 0; }
 .note { color: #666; font-style: italic; }
 .summary { background: #f2f4f8; padding: .6em 1em; border-radius: 4px; display: inline-block; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.answer { background: #f7f9fc; border: 1px solid #dde6f3; border-radius: 6px; padding: .2em 1.2em 1em; }
+.answer h3 { margin: 1em 0 .3em; font-size: 1.05em; }
+.answer p, .answer ul { margin: .3em 0; }
+.good { color: #2e7d32; font-weight: 600; }
+.warn { color: #b26a00; font-weight: 600; }
+.bad { color: #c62828; font-weight: 600; }
 """
 
 
@@ -60,7 +69,9 @@ def _table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # a table wider than the page scrolls inside its own box, never the page
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+            f"</table></div>")
 
 
 def _time_axis(dates: pd.Series) -> np.ndarray:
@@ -73,6 +84,104 @@ def _time_axis(dates: pd.Series) -> np.ndarray:
     if parsed.notna().all():
         return parsed.to_numpy()
     return np.arange(len(values))
+
+
+def _p(text: str, cls: str | None = None) -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{html.escape(text)}</p>"
+
+
+def fit_paragraph(metrics: dict, backtest: pd.DataFrame | None) -> str:
+    """How good the fit is, in words: the holdout error against the naive forecasts'."""
+    fit = facts.holdout(metrics)
+    if fit.score is None:
+        return _p("This run has no holdout score.")
+    text = (f"On the last weeks of data, which the model never saw while fitting (the holdout), "
+            f"its forecast is off by {facts.percent(fit.score)} of a region's typical week "
+            f"(scaled RMSE {fit.score:.3f}).")
+    rules = {"last_value": "repeating the last week", "region_mean": "each region's average",
+             "seasonal_naive": "the same week a year earlier"}
+    naive = [f"{rules.get(n, n)} {facts.percent(v)}" for n, v in fit.naive.items()]
+    if naive:
+        text += " Simple rules are off by: " + ", ".join(naive) + "."
+    cls = "good" if not fit.not_beaten else ("bad" if not fit.usable else "warn")
+    out = _p(text) + _p(facts.verdict(fit), cls)
+    if (line := facts.backtest_line(backtest)) is not None:
+        out += _p(line + " (Backtest: the same comparison on earlier cut-offs.)")
+    return out
+
+
+def channels_paragraph(channels: pd.DataFrame) -> str:
+    """What each channel brought, in words and a small table."""
+    order = channels.sort_values("share", ascending=False)
+    total = channels["incremental_total"].sum()
+    top = order.iloc[0]
+    text = (f"Media brought {facts.number(total)} of the KPI over all weeks and regions: what "
+            f"would be lost if each channel had been off. {top['channel']} brought the most, "
+            f"{facts.percent(top['share'])} of it.")
+    if facts.has_spend(channels):
+        best = channels.loc[channels["roi"].idxmax()]
+        text += (f" Per unit of spend, {best['channel']} returned the most KPI (ROI "
+                 f"{facts.number(best['roi'])}). mROI is what one more unit of spend returns: "
+                 "below the ROI where a channel saturates.")
+    else:
+        text += " The data has no spend columns, so there is no ROI and no budget plan."
+    return _p(text) + _table(facts.channel_rows(channels))
+
+
+def plan_paragraph(budget: pd.DataFrame | None, summary: dict | None) -> str:
+    """What the budget plan changes and gains, in words."""
+    if budget is None or not summary:
+        return _p("No budget plan: the optimiser needs spend columns (data.spend).")
+    text = (f"Keeping the total of {facts.number(summary.get('total_budget'))} over the last "
+            f"{summary.get('window_weeks')} weeks, the plan moves the spend of "
+            f"{facts.moves_text(budget)}, and the KPI gains {facts.lift_text(summary)} over those "
+            "weeks and their carry-over.")
+    if summary.get("lift_members"):
+        text += (f" Under each refit of the ensemble the gain is "
+                 f"{facts.number(summary.get('lift_lo'))} to {facts.number(summary.get('lift_hi'))};"
+                 f" it is a gain under {facts.percent(summary.get('members_positive'))} of them.")
+    return _p(text + " A bound is the limit set by budget.lower / budget.upper.")
+
+
+def trust_list(metrics: dict, channels: pd.DataFrame, dag: pd.DataFrame) -> str:
+    """How much to trust each number: the fit, the intervals, channels that may be 0, the graph."""
+    items = []
+    fit = facts.holdout(metrics)
+    said = facts.verdict(fit) if fit.score is not None else "No holdout score."
+    items.append(f"The fit, on the holdout: {said[0].lower()}{said[1:]}")
+    if metrics.get("ensemble"):
+        ens = metrics["ensemble"]
+        items.append(f"Brackets: an interval that holds a new refit of the model with "
+                     f"{facts.percent(ens.get('interval_achieved'))} probability ({ens.get('size')}"
+                     " refits on resampled data). A wide interval means the data cannot pin the "
+                     "number down.")
+        zero = [str(r["channel"]) for _, r in channels.iterrows() if facts.may_be_zero(r)]
+        items.append(("May have brought nothing (interval reaches 0): " + ", ".join(zero) + "."
+                      ) if zero else "Every channel's interval stays above 0.")
+    else:
+        items.append("This run is one fit, so its numbers carry no interval: "
+                     "model.ensemble_size=9 refits it on resampled data and gives each an 80% "
+                     "interval.")
+    items.append(facts.graph_line(dag, channels))
+    items.append("Channel effects are the model's counterfactuals (each channel switched off), "
+                 "learned from how the KPI followed media; lift tests (calibration.path) check "
+                 "them against experiments.")
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def summary_section(metrics: dict, channels: pd.DataFrame, dag: pd.DataFrame,
+                    budget: pd.DataFrame | None, budget_summary: dict | None,
+                    backtest: pd.DataFrame | None = None) -> str:
+    """The report's opening, in plain words for a reader new to MMM: how good the
+    fit is, what each channel brought, what the budget plan changes, how much
+    to trust each number (`dcmmm.analysis.summary` facts; the detail follows)."""
+    parts = [("How good is the fit?", fit_paragraph(metrics, backtest)),
+             ("What each channel brought", channels_paragraph(channels)),
+             ("What the budget plan changes", plan_paragraph(budget, budget_summary)),
+             ("How much to trust these numbers", trust_list(metrics, channels, dag))]
+    return ('<div class="answer">' + "".join(f"<h3>{html.escape(t)}</h3>{c}" for t, c in parts)
+            + "</div>")
 
 
 def metrics_section(metrics: dict) -> str:
@@ -381,6 +490,7 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
     refresh (refresh.csv and refresh_edges.csv, or None when it was not a refresh).
     """
     sections = [
+        ("Summary", summary_section(metrics, channels, dag, budget, budget_summary, backtest)),
         ("Metrics", metrics_section(metrics)),
         *([("Backtest", backtest_section(backtest))] if backtest is not None else []),
         *([("Refresh", refresh_section(*refresh))] if refresh is not None else []),
@@ -403,3 +513,12 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def html_page(title: str, sections) -> str:
+    """One self-contained HTML page: the title and (heading, HTML) sections,
+    with the report's styles inline."""
+    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")

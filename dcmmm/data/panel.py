@@ -156,6 +156,9 @@ class Panel:
     outages: (region, first period label, last period label, n_weeks) per
         zero-KPI outage run (masked or kept, see `DataSpec.zero_runs`).
     source: the file path, or "<DataFrame>".
+    date_column, region_column: the table's period and region columns
+        (region_column None: national data), so that a plan file for later
+        weeks can be read like the table (`dcmmm.data.future`).
     """
 
     regions: tuple[str, ...]
@@ -176,6 +179,8 @@ class Panel:
     missing_cells: dict[str, int] = field(default_factory=dict)
     outages: tuple[tuple[str, str, str, int], ...] = ()
     source: str = "<DataFrame>"
+    date_column: str = "date"
+    region_column: str | None = None
 
     def __post_init__(self) -> None:
         R, T, C, K = len(self.regions), len(self.periods), len(self.channels), len(self.controls)
@@ -342,6 +347,8 @@ def load_panel(dspec: DataSpec, frame: pd.DataFrame | None = None) -> Panel:
         missing_cells=missing_cells,
         outages=outages,
         source=source,
+        date_column=dspec.date,
+        region_column=dspec.region,
     )
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from dcmmm import rundir
 from dcmmm.config import check_keys
-from dcmmm.config_keys import DESIGN_KEYS, read
+from dcmmm.config_keys import read
 from dcmmm.design.page import write_design_page
 from dcmmm.design.propose import DesignSpec, propose
 from dcmmm.errors import ConfigError
@@ -38,8 +38,16 @@ def design_spec(cfg: dict) -> DesignSpec:
     """The `design` group (absent keys: DesignSpec's defaults)."""
     default = DesignSpec()
     return DesignSpec(**{field.name: read(cfg, f"design.{field.name}",
-                                          getattr(default, field.name), DESIGN_KEYS)
+                                          getattr(default, field.name))
                          for field in dataclasses.fields(DesignSpec)})
+
+
+def check_design_config(cfg: dict) -> None:
+    """Check a design config (conf/design.yaml): every key, the run directory
+    given, and the design's settings (`DesignSpec`)."""
+    check_keys(cfg)
+    read(cfg, "run")
+    design_spec(cfg)
 
 
 def run_channels(fitted: Fitted, run_dir: Path) -> pd.DataFrame:
@@ -57,9 +65,9 @@ def run_channels(fitted: Fitted, run_dir: Path) -> pd.DataFrame:
 def main(cfg: dict, out_dir: str | Path) -> dict:
     """Design lift tests for the run `cfg["run"]` into `out_dir`; returns the
     design (`dcmmm.design.propose.propose`)."""
-    check_keys(cfg, DESIGN_KEYS)
+    check_design_config(cfg)
     dspec = design_spec(cfg)
-    run_dir = Path(read(cfg, "run", rules=DESIGN_KEYS))
+    run_dir = Path(read(cfg, "run"))
     fitted = load_run(run_dir)
     channels = run_channels(fitted, run_dir)
     design = propose(fitted, channels, dspec)

@@ -116,7 +116,7 @@ class RegionLayout:
         if self.mesh is None:
             return batch
         region_w = np.arange(self.n_padded) < self.n_regions
-        fields = {name: self._pad(v, edge=False)
+        fields = {name: self._pad(v, edge=False)  # an absent optional field stays absent
                   for name, v in batch._asdict().items()
                   if name not in ("region_w", "lifts", "priors", "anchor") and v is not None}
         fields["region_w"] = np.broadcast_to(region_w.astype(np.float32),

@@ -1,3 +1,4 @@
+import html
 import re
 import struct
 import subprocess
@@ -9,8 +10,10 @@ import pandas as pd
 import pytest
 
 from dcmmm.analysis.report import graph_layers, graph_section, write_report
+from dcmmm.intervals import INTERVAL_COLUMNS
+from tests.browser import measure, needs_chromium, past_the_page
 
-SECTIONS = ("Metrics", "Fit per region", "Decomposition over time",
+SECTIONS = ("Summary", "Metrics", "Fit per region", "Decomposition over time",
             "Incremental effect and ROI per channel", "Response curves", "Channel graph",
             "Budget shift")
 CHANNELS = ["tv", "radio", "search"]
@@ -95,9 +98,65 @@ def test_sections_and_numbers(report):
     page = report.read_text(encoding="utf-8")
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in page
+    assert [page.index(f"<h2>{t}</h2>") for t in SECTIONS] == sorted(
+        page.index(f"<h2>{t}</h2>") for t in SECTIONS)
     assert "<title>dcmmm test run</title>" in page
     assert "holdout, naive last value" in page
     assert "lift 4000 (4%)" in page
+
+
+def with_intervals(frames: dict) -> dict:
+    """The frames of an ensemble run: `<col>_lo` / `<col>_hi` on every channel number,
+    radio's interval reaching 0 (its zero test), the plan's lift under the members."""
+    channels = frames["channels"].copy()
+    for col in INTERVAL_COLUMNS:
+        if col in channels:
+            channels[f"{col}_lo"], channels[f"{col}_hi"] = 0.8 * channels[col], 1.2 * channels[col]
+    for col in ("incremental_total", "share", "roi"):
+        channels.loc[channels["channel"] == "radio", f"{col}_lo"] = 0.0
+    channels["zero_t"], channels["zero_plausible"] = [5.0, 0.3, 4.0], [False, True, False]
+    metrics = dict(frames["metrics"], ensemble={"size": 9, "interval": 0.8,
+                                                "interval_achieved": 0.8})
+    summary = dict(frames["budget_summary"], lift_members=[3e3, 5e3], lift_lo=3e3, lift_hi=5e3,
+                   members_positive=1.0)
+    return dict(frames, channels=channels, metrics=metrics, budget_summary=summary)
+
+
+def summary_of(page: str) -> str:
+    """The text of the report's summary section (tags dropped)."""
+    section = page[page.index("<h2>Summary</h2>"):page.index("<h2>Metrics</h2>")]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", section)).split())
+
+
+def test_summary_first_in_plain_words(report, tmp_path):
+    text = summary_of(report.read_text(encoding="utf-8"))
+    for channel in CHANNELS:
+        assert f" {channel} " in text
+    assert "off by 10% of a region's typical week" in text  # scaled RMSE 0.1
+    # the naive forecasts score as well as the model here: it does not beat them
+    assert "does not beat any naive forecast, so do not use its numbers" in text
+    assert ("moves the spend of tv +50% (upper bound), radio -50% (lower bound) and search +10%, "
+            "and the KPI gains 4,000 (+4.0%)") in text
+    assert "no interval" in text and "1 edge kept: tv -> search" in text
+    path = write_report(tmp_path / "ensemble.html", title="ensemble",
+                        **with_intervals(run_frames()))
+    text = summary_of(path.read_text(encoding="utf-8"))
+    assert "holds a new refit of the model with 80% probability (9 refits" in text
+    assert "May have brought nothing (interval reaches 0): radio." in text
+    assert "gain is 3,000 to 5,000" in text
+
+
+@needs_chromium
+def test_wide_tables_scroll_inside_a_1300px_page(tmp_path):
+    path = write_report(tmp_path / "ensemble.html", title="ensemble",
+                        **with_intervals(run_frames()))
+    layout, = measure([path])
+    assert layout["scroll_width"] <= layout["page"] == 1300
+    assert len(layout["tables"]) >= 6 and past_the_page(layout) == []
+    assert max(t["width"] for t in layout["tables"]) > 1300  # the channel table: 40 columns
+    # negative control: without the scroll boxes that table runs past the page
+    bare, = measure([path], css=".scroll { overflow-x: visible !important; }")
+    assert bare["scroll_width"] > 1300 and len(past_the_page(bare)) >= 1
 
 
 def test_without_spend_curves_or_edges(tmp_path):

@@ -42,6 +42,13 @@ Scenarios: ``geo``, ``national``, ``graph``, ``collinear``, ``drift``
 dictionary (incremental KPI and ROI per channel from counterfactual
 re-simulation) and the :class:`World` that can answer further counterfactuals.
 
+**Future mode**: the spend processes, costs and controls run on for
+``future_weeks`` (52) weeks after the panel, from a random stream of their
+own (the panel does not change). :func:`future_frame` writes those weeks as a
+plan file (the table without its KPI), and ``World.future_kpi`` gives the true
+KPI of any weekly spend in them, carry-over included, so a plan can be judged
+by the truth.
+
 Modules: ``scenarios`` (``ScenarioConfig``, the registry of named scenarios,
 the table's columns), ``blocks`` (adstock, Hill, Fourier in numpy), ``world``
 (``World``: the true model of one seed and its counterfactuals),
@@ -60,13 +67,14 @@ from dcmmm.data.synthetic.scenarios import (
     data_keys,
     scenario,
 )
-from dcmmm.data.synthetic.simulation import simulate
+from dcmmm.data.synthetic.simulation import future_frame, simulate
 from dcmmm.data.synthetic.truth import designed_lift_tests, lift_tests, truth
-from dcmmm.data.synthetic.world import World
+from dcmmm.data.synthetic.world import Future, World
 
 __all__ = [
     "CONTROL_COLUMNS",
     "DATE_COLUMN",
+    "Future",
     "KPI_COLUMN",
     "REGION_COLUMN",
     "SCENARIOS",
@@ -76,6 +84,7 @@ __all__ = [
     "apply_adstock",
     "data_keys",
     "designed_lift_tests",
+    "future_frame",
     "hill",
     "lift_tests",
     "scenario",

@@ -77,6 +77,10 @@ class ScenarioConfig:
         max_lag: L, adstock kernel length in weeks.
         window_weeks: last weeks of the panel used for the truth's "window"
             (all weeks when the panel is shorter).
+        future_weeks: F, weeks simulated after the panel (future mode: the
+            spend processes, costs and controls continued, never in the
+            table; `future_frame`, `World.future_kpi`). Their draws come from
+            a stream of their own, so the panel does not depend on F.
         null_channels: channels with β = 0 (real spend, no effect).
         flighted: channels with on/off bursts; others are always on.
         adstock: ``(channel, family)`` overrides of the default families.
@@ -125,6 +129,7 @@ class ScenarioConfig:
     burn_in_weeks: int = 52
     max_lag: int = 13
     window_weeks: int = 52
+    future_weeks: int = 52
     null_channels: tuple[str, ...] = ("null_ch",)
     flighted: tuple[str, ...] = ("tv", "radio", "display")
     adstock: tuple[tuple[str, str], ...] = ()
@@ -165,6 +170,8 @@ class ScenarioConfig:
             raise bad("region_column", f"may be False only with n_regions=1, got {self.n_regions}")
         if self.n_weeks < 2:
             raise bad("n_weeks", f"must be >= 2, got {self.n_weeks}")
+        if self.future_weeks < 0:
+            raise bad("future_weeks", f"must be >= 0, got {self.future_weeks}")
         if self.window_weeks < 1:
             raise bad("window_weeks", f"must be >= 1, got {self.window_weeks}")
         if self.burn_in_weeks < self.max_lag:

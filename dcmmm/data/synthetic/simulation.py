@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dcmmm.data.synthetic.blocks import adstock_kernel, apply_adstock, hill, yearly_fourier
+from dcmmm.data.synthetic.processes import ar1, ar1_more, draws_more, flights, flights_more
 from dcmmm.data.synthetic.scenarios import (
     DATE_COLUMN,
     DEFAULT_COST_PER_UNIT,
@@ -21,30 +22,8 @@ from dcmmm.data.synthetic.scenarios import (
     topological_order,
 )
 from dcmmm.data.synthetic.truth import truth
-from dcmmm.data.synthetic.world import World
+from dcmmm.data.synthetic.world import Future, World
 from dcmmm.errors import ConfigError
-
-
-def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float, sd: float) -> np.ndarray:
-    """Stationary AR(1) along the last axis with marginal sd ``sd``."""
-    e = rng.standard_normal(shape)
-    out = np.empty(shape)
-    out[..., 0] = e[..., 0] * sd
-    innov = sd * np.sqrt(1.0 - phi**2)
-    for t in range(1, shape[-1]):
-        out[..., t] = phi * out[..., t - 1] + innov * e[..., t]
-    return out
-
-
-def _flights(rng: np.random.Generator, shape: tuple[int, ...], on: float, off: float) -> np.ndarray:
-    """0/1 on-off Markov bursts along the last axis (mean lengths ``on``, ``off`` weeks)."""
-    u = rng.random(shape)
-    state = np.empty(shape, dtype=bool)
-    state[..., 0] = rng.random(shape[:-1]) < on / (on + off)
-    for t in range(1, shape[-1]):
-        prev = state[..., t - 1]
-        state[..., t] = np.where(prev, u[..., t] >= 1.0 / on, u[..., t] < 1.0 / off)
-    return state.astype(np.float64)
 
 
 def _readonly(**arrays: np.ndarray) -> None:
@@ -54,7 +33,7 @@ def _readonly(**arrays: np.ndarray) -> None:
 
 def _shared_plan(cfg: ScenarioConfig, seed: int, dates_all: pd.DatetimeIndex,
                  season_std: np.ndarray, national: np.ndarray, regional: np.ndarray,
-                 follows_national: np.ndarray):
+                 follows_national: np.ndarray, rng_future: np.random.Generator):
     """What makes channels move together without driving each other, or None.
 
     Returns ``log_plan`` [R, C, TT] added to every channel's log spend level
@@ -62,33 +41,37 @@ def _shared_plan(cfg: ScenarioConfig, seed: int, dates_all: pd.DatetimeIndex,
     together, heavy-tailed burst sizes for spiky channels), ``on`` [R, C, TT]
     on/off schedules and ``rows`` [C], the channels whose schedule it sets.
     Drawn from a stream of its own, so scenarios without these features keep
-    their draws.
+    their draws. Arrays cover the panel's ``TT`` weeks (burn-in included) and
+    the ``cfg.future_weeks`` after them (``season_std``, ``national`` and
+    ``regional`` too); the future's draws come from ``rng_future``.
     """
     if not (cfg.shared_trend or cfg.shared_season or cfg.bought_together or cfg.spiky):
         return None
     rng = np.random.default_rng([seed, 20220103, 4])
-    C, TT = len(cfg.channels), len(dates_all)
+    C, TT, F = len(cfg.channels), len(dates_all), cfg.future_weeks
     R = follows_national.shape[0]
     cidx = {c: i for i, c in enumerate(cfg.channels)}
-    years = (np.arange(TT) - (TT - 1) / 2.0) / 52.0
+    years = (np.arange(TT + F) - (TT - 1) / 2.0) / 52.0
     log_plan = np.broadcast_to(
-        cfg.shared_trend * years + cfg.shared_season * season_std, (R, C, TT)).copy()
-    on = np.zeros((R, C, TT))
+        cfg.shared_trend * years + cfg.shared_season * season_std, (R, C, TT + F)).copy()
+    on = np.zeros((R, C, TT + F))
     rows = np.zeros(C, bool)
     if cfg.bought_together:
         group = [cidx[c] for c in cfg.bought_together]
         campaigns, follows = national[group[0]], follows_national[:, group[0]]
-        intensity = rng.normal(0.0, 0.4, TT)  # how big each week's campaign is, nationally
+        # how big each week's campaign is, nationally
+        intensity = draws_more(rng.normal(0.0, 0.4, TT), rng_future.normal(0.0, 0.4, F))
         for c in group:  # regions that plan on their own keep each channel's own flights
             on[:, c] = np.where(follows, campaigns[None], regional[:, c])
             log_plan[:, c] += intensity[None]
             rows[c] = True
     for name in cfg.spiky:
         c = cidx[name]
-        bursts_nat = _flights(rng, (TT,), 1.5, 5.0)
-        bursts_reg = _flights(rng, (R, TT), 1.5, 5.0)
+        bursts_nat = flights_more(rng_future, flights(rng, (TT,), 1.5, 5.0), F, 1.5, 5.0)
+        bursts_reg = flights_more(rng_future, flights(rng, (R, TT), 1.5, 5.0), F, 1.5, 5.0)
         on[:, c] = np.where(follows_national[:, c], bursts_nat[None], bursts_reg)
-        log_plan[:, c] += rng.normal(0.0, 0.6, (R, TT))  # heavy-tailed burst sizes
+        log_plan[:, c] += draws_more(rng.normal(0.0, 0.6, (R, TT)),  # heavy-tailed burst sizes
+                                      rng_future.normal(0.0, 0.6, (R, F)))
         rows[c] = True
     return log_plan, on, rows
 
@@ -155,20 +138,28 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
         eff_tc[:, cidx[c]] = np.linspace(e0, e1, T)
 
     # ---- spend ----
-    season_std = (yearly_fourier(dates_all, 2) @ season_coef) / amp  # in [-1, 1]
-    market = _ar1(rng_spend, (TT,), 0.85, 0.25)[None] + _ar1(rng_spend, (R, TT), 0.7, 0.15)
+    # The processes run on past the panel for `future_weeks` (future mode), with
+    # those weeks' draws from a stream of their own: the panel keeps its draws.
+    F = cfg.future_weeks
+    rng_future = np.random.default_rng(np.random.SeedSequence([seed, 20220103, 5]))
+    dates_future = pd.date_range(dates[-1] + pd.Timedelta(weeks=1), periods=F, freq="W-MON")
+    season_std = np.concatenate([(yearly_fourier(dates_all, 2) @ season_coef) / amp,  # in [-1, 1]
+                                 (yearly_fourier(dates_future, 2) @ season_coef) / amp])
+    market = (ar1_more(rng_future, ar1(rng_spend, (TT,), 0.85, 0.25), F, 0.85, 0.25)[None]
+              + ar1_more(rng_future, ar1(rng_spend, (R, TT), 0.7, 0.15), F, 0.7, 0.15))
     loading = rng_spend.uniform(0.6, 1.2, C)
-    noise = _ar1(rng_spend, (R, C, TT), 0.5, 0.2)
+    noise = ar1_more(rng_future, ar1(rng_spend, (R, C, TT), 0.5, 0.2), F, 0.5, 0.2)
     mix = np.exp(rng_spend.normal(0.0, 0.1, (R, C)))
     duty = cfg.flight_on_weeks / (cfg.flight_on_weeks + cfg.flight_off_weeks)
-    national = _flights(rng_spend, (C, TT), cfg.flight_on_weeks, cfg.flight_off_weeks)
-    regional = _flights(rng_spend, (R, C, TT), cfg.flight_on_weeks, cfg.flight_off_weeks)
+    on_off = (cfg.flight_on_weeks, cfg.flight_off_weeks)
+    national = flights_more(rng_future, flights(rng_spend, (C, TT), *on_off), F, *on_off)
+    regional = flights_more(rng_future, flights(rng_spend, (R, C, TT), *on_off), F, *on_off)
     follows_national = rng_spend.random((R, C, 1)) < (0.6 if R > 1 else 1.0)
-    on = np.where(follows_national, national[None], regional)  # [R, C, TT]
+    on = np.where(follows_national, national[None], regional)  # [R, C, TT + F]
     flighted = np.array([c in cfg.flighted for c in ch])
     on[:, ~flighted, :] = 1.0
     shared_plan = _shared_plan(cfg, seed, dates_all, season_std, national, regional,
-                               follows_national)
+                               follows_national, rng_future)
     if shared_plan is not None:
         log_plan, on_plan, plan_rows = shared_plan
         on = np.where(plan_rows[None, :, None], on_plan, on)
@@ -177,27 +168,29 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
         a, b = cidx[cfg.collinear[0]], cidx[cfg.collinear[1]]
         on[:, b] = on[:, a]
         loading[b] = loading[a]
-        noise[:, b] = noise[:, a] + rng_spend.normal(0.0, 0.05, (R, TT))
+        noise[:, b] = noise[:, a] + draws_more(rng_spend.normal(0.0, 0.05, (R, TT)),
+                                                rng_future.normal(0.0, 0.05, (R, F)))
     log_level = (
         loading[None, :, None] * market[:, None, :] + 0.5 * season_std[None, None, :] + noise
     )
     if shared_plan is not None:
         log_level = log_level + log_plan
-    level = np.exp(log_level - log_level.mean(axis=2, keepdims=True))
+    panel_weeks = np.ascontiguousarray(log_level[..., :TT])  # normalised on the panel only
+    level = np.exp(log_level - panel_weeks.mean(axis=2, keepdims=True))
     weekly = cfg.spend_ratio * cfg.kpi_scale * size_r[:, None] * spend_share[None] * mix  # [R, C]
     duty_c = np.where(flighted, duty, 1.0)
     if shared_plan is not None:  # the realised share of on-weeks (spiky channels are rarely on)
-        duty_c = np.where(plan_rows, on.mean(axis=(0, 2)), duty_c)
+        duty_c = np.where(plan_rows, np.ascontiguousarray(on[..., :TT]).mean(axis=(0, 2)), duty_c)
     spend_rct = weekly[:, :, None] * level * on / duty_c[None, :, None]
     if cfg.null_follows is not None and cfg.null_follows[0] in cidx:
         lead, strength = cidx[cfg.null_follows[0]], cfg.null_follows[1]
         lead_on = on[:, lead, :]
+        lead_mean = np.ascontiguousarray(lead_on[:, :TT]).mean()
         for c in cfg.null_channels:
             if c in cidx:
-                spend_rct[:, cidx[c]] *= (1.0 + strength * lead_on) / (
-                    1.0 + strength * lead_on.mean()
-                )
-    spend_all = np.transpose(spend_rct, (0, 2, 1)).copy()  # [R, TT, C]
+                spend_rct[:, cidx[c]] *= (1.0 + strength * lead_on) / (1.0 + strength * lead_mean)
+    spend_ext = np.transpose(spend_rct, (0, 2, 1))  # [R, TT + F, C]
+    spend_all = spend_ext[:, :TT].copy()
     cost_all = cost_c[None, None, :] * np.exp(rng_spend.normal(0.0, 0.03, (R, TT, C)))
     own_all = spend_all / cost_all
 
@@ -214,13 +207,21 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
 
     # ---- controls ----
     price_ref_r = rng_ctrl.uniform(8.0, 12.0, R)
-    promo_nat = rng_ctrl.random(T) < cfg.promo_rate
-    promo_reg = rng_ctrl.random((R, T)) < cfg.promo_rate / 2
-    promo_rt = (promo_nat[None] | promo_reg).astype(np.float64)
-    price_rt = (
-        price_ref_r[:, None] * np.exp(_ar1(rng_ctrl, (R, T), 0.8, 0.03)) * (1.0 - 0.05 * promo_rt)
+    promo_nat = draws_more(rng_ctrl.random(T), rng_future.random(F)) < cfg.promo_rate
+    promo_reg = draws_more(rng_ctrl.random((R, T)), rng_future.random((R, F))) < cfg.promo_rate / 2
+    promo_ext = (promo_nat[None] | promo_reg).astype(np.float64)
+    price_ext = np.round(price_ref_r[:, None] * np.exp(
+        ar1_more(rng_future, ar1(rng_ctrl, (R, T), 0.8, 0.03), F, 0.8, 0.03))
+        * (1.0 - 0.05 * promo_ext), 2)
+    price_rt, promo_rt = price_ext[:, :T].copy(), promo_ext[:, :T].copy()
+    future = Future(
+        dates=dates_future,
+        spend=spend_ext[:, TT:].copy(),
+        cost=cost_c[None, None, :] * np.exp(rng_future.normal(0.0, 0.03, (R, F, C))),
+        price=price_ext[:, T:].copy(),
+        promo=promo_ext[:, T:].copy(),
+        eff=np.repeat(eff_tc[-1:], F, axis=0),  # effectiveness stays where the panel left it
     )
-    price_rt = np.round(price_rt, 2)
 
     world = World(
         config=cfg,
@@ -252,6 +253,7 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
         price_ref_r=price_ref_r,
         price_elasticity=elasticity,
         promo_lift=promo_lift,
+        future=future,
     )
     # Fill in the quantities that depend on the world's own functions.
     activity_all, driven_all = world.propagate(own_all)
@@ -291,8 +293,28 @@ def _draw_world(cfg: ScenarioConfig, seed: int) -> World:
         price_rt=price_rt,
         promo_rt=promo_rt,
         price_ref_r=price_ref_r,
+        **{f"future_{name}": array for name, array in future._asdict().items() if name != "dates"},
     )
     return world
+
+
+def _columns(world: World, dates: pd.DatetimeIndex, activity: np.ndarray, spend: np.ndarray,
+             price: np.ndarray, promo: np.ndarray, kpi: np.ndarray | None) -> dict[str, Any]:
+    """The table's columns for [R, W] cells, regions first (no KPI column when `kpi` is None)."""
+    cfg = world.config
+    R, W = len(world.regions), len(dates)
+    cols: dict[str, Any] = {DATE_COLUMN: np.tile(dates.to_numpy(), R)}
+    if cfg.region_column:
+        cols[REGION_COLUMN] = np.repeat(np.array(world.regions), W)
+    if kpi is not None:
+        cols[KPI_COLUMN] = kpi.reshape(-1)
+    for i, c in enumerate(cfg.channels):
+        cols[c] = activity[:, :, i].reshape(-1)
+    for i, c in enumerate(cfg.channels):
+        cols[f"{c}_spend"] = spend[:, :, i].reshape(-1)
+    cols["price"] = price.reshape(-1)
+    cols["promo"] = promo.reshape(-1)
+    return cols
 
 
 def _frame(world: World, rng_noise: np.random.Generator) -> pd.DataFrame:
@@ -303,17 +325,19 @@ def _frame(world: World, rng_noise: np.random.Generator) -> pd.DataFrame:
     sales = mean_kpi + sd_r[:, None] * rng_noise.standard_normal((R, T))
     # Only reachable with a very large noise_sd: a KPI cannot be negative.
     sales = np.maximum(sales, 0.0)
-    cols: dict[str, Any] = {DATE_COLUMN: np.tile(world.dates.to_numpy(), R)}
-    if cfg.region_column:
-        cols[REGION_COLUMN] = np.repeat(np.array(world.regions), T)
-    cols[KPI_COLUMN] = sales.reshape(-1)
-    for i, c in enumerate(cfg.channels):
-        cols[c] = world.activity[:, :, i].reshape(-1)
-    for i, c in enumerate(cfg.channels):
-        cols[f"{c}_spend"] = world.spend[:, :, i].reshape(-1)
-    cols["price"] = world.price_rt.reshape(-1)
-    cols["promo"] = world.promo_rt.reshape(-1)
-    return pd.DataFrame(cols)
+    return pd.DataFrame(_columns(world, world.dates, world.activity, world.spend, world.price_rt,
+                                 world.promo_rt, sales))
+
+
+def future_frame(world: World, weeks: int) -> pd.DataFrame:
+    """The `weeks` after the panel as the simulated table would hold them, without
+    the KPI: ``date, [region], <channels>, <channel>_spend, price, promo``, the
+    spend processes, costs and controls continued (`World.future`). A plan
+    file for these weeks; `World.future_kpi` is the truth of any spend in them."""
+    future = world._future_weeks(weeks)
+    spend = future.spend[:, :weeks]
+    return pd.DataFrame(_columns(world, future.dates[:weeks], world.future_activity(spend), spend,
+                                 future.price[:, :weeks], future.promo[:, :weeks], None))
 
 
 def simulate(

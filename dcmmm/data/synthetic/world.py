@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,24 @@ import pandas as pd
 from dcmmm.data.synthetic.blocks import apply_adstock, hill, yearly_fourier
 from dcmmm.data.synthetic.scenarios import ScenarioConfig
 from dcmmm.errors import ConfigError
+
+
+class Future(NamedTuple):
+    """The weeks after the panel (future mode): what the spend processes,
+    costs and controls do next, ``F = config.future_weeks`` weeks.
+
+    dates: [F] week starts (Mondays) continuing the panel's; spend: [R, F, C]
+    own spend (currency) of the processes continued; cost: [R, F, C] cost per
+    unit of own activity; price, promo: [R, F] controls; eff: [F, C]
+    effectiveness (the panel's last week's).
+    """
+
+    dates: pd.DatetimeIndex
+    spend: np.ndarray
+    cost: np.ndarray
+    price: np.ndarray
+    promo: np.ndarray
+    eff: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +64,7 @@ class World:
             coefficients of ``yearly_fourier(dates, 2)``; season_scale_r: [R].
         price_rt, promo_rt: [R, T] controls; price_ref_r: [R] reference price;
             price_elasticity, promo_lift: scalars.
+        future: the weeks after the panel (`Future`), or None.
     """
 
     config: ScenarioConfig
@@ -76,6 +96,7 @@ class World:
     price_ref_r: np.ndarray
     price_elasticity: float
     promo_lift: float
+    future: Future | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- panel views -------------------------------------------------------
@@ -104,12 +125,18 @@ class World:
 
     def base(self) -> np.ndarray:
         """[R, T] expected KPI without media (KPI units): trend, seasonality, controls."""
+        return self._base(np.arange(len(self.dates)), self.dates, self.price_rt, self.promo_rt)
+
+    def _base(self, weeks: np.ndarray, dates: pd.DatetimeIndex, price: np.ndarray,
+              promo: np.ndarray) -> np.ndarray:
+        """[R, len(weeks)] KPI without media at panel week indices `weeks` (T and
+        later: after the panel) with their dates and controls [R, len(weeks)]."""
         T = len(self.dates)
-        t_years = (np.arange(T) - (T - 1) / 2.0) / 52.0
-        season = self.season_scale_r[:, None] * (yearly_fourier(self.dates, 2) @ self.season_coef)[None]
+        t_years = (weeks - (T - 1) / 2.0) / 52.0
+        season = self.season_scale_r[:, None] * (yearly_fourier(dates, 2) @ self.season_coef)[None]
         level = 1.0 + self.trend_per_year * t_years[None] + season
-        controls = -self.price_elasticity * (self.price_rt / self.price_ref_r[:, None] - 1.0)
-        controls = controls + self.promo_lift * self.promo_rt
+        controls = -self.price_elasticity * (price / self.price_ref_r[:, None] - 1.0)
+        controls = controls + self.promo_lift * promo
         unit = self.intercept_r[:, None] * (level + controls)
         return self.config.kpi_scale * self.size_r[:, None] * unit
 
@@ -129,9 +156,56 @@ class World:
     def media_effects(self, activity_all: np.ndarray) -> np.ndarray:
         """[R, T, C] media KPI per channel (KPI units) from total activity ``[R, B+T, C]``."""
         a = apply_adstock(activity_all, self.kernels)[:, self.burn_in :]
-        h = hill(a / self.act_mean_rc[:, None, :], self.hill_k, self.hill_s)
-        unit = self.beta_rc[:, None, :] * self.eff_tc[None] * h
+        return self._media(a, self.eff_tc)
+
+    def _media(self, adstocked: np.ndarray, eff: np.ndarray) -> np.ndarray:
+        """[R, W, C] media KPI from adstocked activity [R, W, C] and effectiveness [W, C]."""
+        h = hill(adstocked / self.act_mean_rc[:, None, :], self.hill_k, self.hill_s)
+        unit = self.beta_rc[:, None, :] * eff[None] * h
         return self.config.kpi_scale * self.size_r[:, None, None] * unit
+
+    # ---- future mode ---------------------------------------------------------
+    def future_activity(self, spend: np.ndarray) -> np.ndarray:
+        """[R, H, C] total activity that a spend plan [R, H, C] of the first H
+        weeks after the panel buys: own activity spend / cost, propagated
+        through the graph."""
+        cost = self._future_weeks(spend.shape[1]).cost[:, : spend.shape[1]]
+        return self.propagate(np.asarray(spend, np.float64) / cost)[0]
+
+    def future_kpi(self, spend: np.ndarray, tail_weeks: int | None = None) -> np.ndarray:
+        """[R, H + tail] noise-free KPI (KPI units) of the H weeks after the
+        panel and the `tail_weeks` after them (default max_lag − 1: all the
+        carry-over of the plan), when the panel is spent as observed, the H
+        weeks by the plan `spend` [R, H, C] (own spend, currency) and the tail
+        weeks not at all. The panel's carry-over into these weeks is included;
+        controls and costs are the future's (`Future`)."""
+        spend = np.asarray(spend, np.float64)
+        R, C = self.act_mean_rc.shape
+        H = spend.shape[1]
+        if spend.ndim != 3 or spend.shape[0] != R or spend.shape[2] != C:
+            raise ConfigError(f"a future spend plan has shape [R, H, C] = [{R}, H, {C}], "
+                              f"got {list(spend.shape)}")
+        if np.any(spend < 0) or not np.all(np.isfinite(spend)):
+            raise ConfigError("a future spend plan must be finite and >= 0")
+        tail = self.config.max_lag - 1 if tail_weeks is None else int(tail_weeks)
+        future = self._future_weeks(H + tail)
+        n = H + tail
+        own = np.concatenate([self.own_all, spend / future.cost[:, :H], np.zeros((R, tail, C))],
+                             axis=1)
+        x, _ = self.propagate(own)
+        a = apply_adstock(x, self.kernels)[:, -n:] if n else np.zeros((R, 0, C))
+        T = len(self.dates)
+        base = self._base(np.arange(T, T + n), future.dates[:n], future.price[:, :n],
+                          future.promo[:, :n])
+        return base + self._media(a, future.eff[:n]).sum(axis=2)
+
+    def _future_weeks(self, n: int) -> Future:
+        """The future, checked to hold at least `n` weeks."""
+        available = 0 if self.future is None else len(self.future.dates)
+        if n > available:
+            raise ConfigError(f"the world simulates {available} weeks after the panel "
+                              f"(future_weeks), {n} are needed")
+        return self.future
 
     def expected_kpi(
         self,
