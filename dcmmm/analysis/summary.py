@@ -178,6 +178,19 @@ def channel_rows(channels: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def basis_line(channels: pd.DataFrame) -> str | None:
+    """Which channels' ROI is an extrapolation (channels.csv's `roi_basis`),
+    or None where the table has no basis."""
+    if "roi_basis" not in channels:
+        return None
+    guessed = [str(c) for c, b in zip(channels["channel"], channels["roi_basis"])
+               if b == "extrapolated"]
+    if not guessed:
+        return "How each ROI is known: the data, tests or priors pin every channel's (roi_basis)."
+    return (f"ROI extrapolated, not measured (roi_basis): {', '.join(guessed)}: the data cannot "
+            "tell it. python design.py run=<this run> designs the lift test that can.")
+
+
 def graph_line(dag: pd.DataFrame | None, channels: pd.DataFrame) -> str:
     """The channel graph in one line: its kept edges (the largest by mediated KPI),
     with the share of the parent's effect each carries and its stability."""
@@ -299,8 +312,10 @@ def run_summary(tables: RunTables) -> str:
         if line is not None:
             lines.append(_wrap(line))
     lines += ["", "What each channel brought, over all weeks and regions:",
-              text_table(channel_rows(channels)), _wrap(key), _wrap(ensemble_line(tables.metrics)),
-              "",
+              text_table(channel_rows(channels)), _wrap(key), _wrap(ensemble_line(tables.metrics))]
+    if (line := basis_line(channels)) is not None:
+        lines.append(_wrap(line))
+    lines += ["",
               _wrap(graph_line(tables.dag, channels))]
     if has_spend(channels) or tables.budget_summary:
         lines.append(_wrap(plan_line(tables.budget, tables.budget_summary)))

@@ -155,3 +155,12 @@ def test_job_line():
 def test_text_table_aligns_columns():
     frame = pd.DataFrame({"channel": ["tv", "search"], "ROI": ["3.56", "12.0"]})
     assert text_table(frame, indent="") == "channel   ROI\ntv       3.56\nsearch   12.0"
+
+
+def test_the_summary_names_the_channels_whose_roi_is_extrapolated():
+    table = channels().assign(roi_basis=["measured", "extrapolated", "calibrated"])
+    text = flat(run_summary(RunTables(metrics(), table, DAG)))
+    assert "ROI extrapolated, not measured (roi_basis): radio: the data cannot tell it" in text
+    pinned = flat(run_summary(RunTables(metrics(), table.assign(roi_basis="measured"), DAG)))
+    assert "pin every channel's" in pinned and "extrapolated" not in pinned
+    assert "roi_basis" not in flat(run_summary(RunTables(metrics(), channels(), DAG)))

@@ -10,6 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from dcmmm.analysis.summary import percent
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import lift_tests_from_frame
 from dcmmm.design.run import main as design_main
@@ -99,3 +100,18 @@ def test_a_directory_that_is_not_a_run_or_no_run_is_one_line_and_exit_2(tmp_path
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = _design([f"hydra.run.dir={tmp_path / 'out2'}"], tmp_path)
     assert proc.returncode == 2 and "missing required config value: run" in proc.stderr, proc.stderr
+
+
+def test_design_py_ends_with_a_summary_of_its_tests(tiny_run, tmp_path):
+    proc = _design([f"run={tiny_run}", f"hydra.run.dir={tmp_path / 'out'}",
+                    "design.channel=social"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "out" / "design.json").read_text())
+    test = record["tests"][0]
+    out = proc.stdout
+    assert "dcmmm: the experiments this run needs" in out and "Channels chosen: named" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("social"))
+    assert f"{test['start']}..{test['end']} +{test['cooldown_weeks']}" in row
+    assert percent(test["power"]) in row.split() and str(len(test["treatment"])) in row.split()
+    # paths as short as the working directory (tmp_path) allows
+    assert out.rstrip().endswith("Design: out/design.csv\nPage: out/design.html"), out

@@ -1,0 +1,61 @@
+"""design.py's closing console summary: the tests to run, in a few lines.
+
+A pure function of design.json's content (`dcmmm.design.run`), in the style
+of train.py's summary (`dcmmm.analysis.summary`): numbers are only rounded
+for reading. Units: lift in KPI units, ROI in KPI per unit of spend.
+"""
+
+import math
+
+import pandas as pd
+
+from dcmmm.analysis.summary import _wrap, number, percent, text_table
+
+
+def _sd(value) -> str:
+    return number(value) if isinstance(value, int | float) and math.isfinite(value) else "-"
+
+
+def test_rows(tests: list[dict]) -> pd.DataFrame:
+    """One row per test: channel, regions dark, weeks (dark + cool-down),
+    expected lift [ensemble spread], its standard error, power, ROI sd now → after."""
+    rows = []
+    for t in tests:
+        lo, hi = t.get("expected_lift_lo"), t.get("expected_lift_hi")
+        spread = (f" [{number(lo)}, {number(hi)}]" if isinstance(lo, int | float)
+                  and math.isfinite(lo) and math.isfinite(hi) else "")
+        rows.append({"channel": t["channel"], "regions": str(len(t["treatment"])),
+                     "weeks": f"{t['start']}..{t['end']} +{t['cooldown_weeks']}",
+                     "expected lift": number(t["expected_lift"]) + spread,
+                     "se": number(t["lift_se"]), "power": percent(t["power"]),
+                     "ROI sd now -> after": f"{_sd(t.get('roi_sd_now'))} -> "
+                                            f"{_sd(t.get('roi_sd_after'))}"})
+    return pd.DataFrame(rows)
+
+
+def design_summary(record: dict, page: str | None = None, table: str | None = None) -> str:
+    """The closing summary of design.py for design.json's `record`; `page`
+    and `table`: where design.html and design.csv are."""
+    tests = record["tests"]
+    level = tests[0]["level"] if tests else 0.95
+    lines = ["", "dcmmm: the experiments this run needs", "",
+             _wrap(f"Channels chosen: {record['why']}. Each goes dark in its treatment regions "
+                   f"for the weeks shown (+ cool-down weeks still measured); the other "
+                   f"{len(record['control'])} regions are the control group."),
+             "", text_table(test_rows(tests)),
+             _wrap(f"expected lift: KPI the treatment regions should lose (ensemble spread in "
+                   f"brackets); se: its standard error from the residual noise; power: chance "
+                   f"to exclude zero at the {percent(level)} level; ROI sd: what the run knows "
+                   "of the ROI now and after the test.")]
+    weak = [t["channel"] for t in tests if t["power"] < record["settings"]["power"]]
+    if weak:
+        lines.append(_wrap(f"Below the power asked for ({percent(record['settings']['power'])}): "
+                           f"{', '.join(weak)}; more regions or weeks (design.regions, "
+                           "design.weeks) would help."))
+    lines.append(_wrap("When a test is done: write the KPI it lost in design.csv's lift column "
+                       "and fit again with calibration.path=<design.csv>."))
+    if table:
+        lines.append(f"Design: {table}")
+    if page:
+        lines.append(f"Page: {page}")
+    return "\n".join(lines)
