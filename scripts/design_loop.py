@@ -1,0 +1,130 @@
+"""The experiment loop on the generator: fit → design → simulate the tests → calibrate.
+
+    python -m scripts.design_loop --scenario geo --seeds 0 1 2 [--set key=value ...]
+
+Per seed, under outputs/design_loop/<scenario>_<seed>/ (replacing an earlier
+one): `fit/` is the run without experiments (its channels.csv holds each
+channel's roi_basis), `fit/design/` what `python design.py run=fit
+design.retrospective=true` proposes (at most design.max_tests tests, placed
+in the data's weeks so the generator can run them), `lift_tests.csv` those
+tests run in the true world at the precision the design states
+(`dcmmm.data.synthetic.designed_lift_tests`), and `calibrated/` the fit with
+them (`calibration.path`). Prints per channel the true ROI, the fitted one
+before and after, its basis, and a one-line JSON summary of issue 20's
+Done-when checks (experiments/design/README.md).
+"""
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from dcmmm.data import synthetic
+from dcmmm.design.run import main as design_main
+from dcmmm.run import main as run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_cfg(name: str, overrides) -> dict:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def channel_rois(run_dir: Path) -> pd.DataFrame:
+    """channel, roi (fitted), roi_basis where the run has it, true_roi."""
+    truth = json.loads((run_dir / "data" / "truth.json").read_text())
+    channels = pd.read_csv(run_dir / "channels.csv")
+    cols = ["channel", "roi"] + [c for c in ("roi_basis", "roi_lo", "roi_hi") if c in channels]
+    table = channels[cols].copy()
+    table["true_roi"] = [truth["channels"][c]["roi"] for c in table["channel"]]
+    return table
+
+
+def one_seed(scenario: str, seed: int, out: Path, extra, design_extra) -> dict:
+    run_dir = out / f"{scenario}_{seed}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
+    base = [f"data.scenario={scenario}", f"seed={seed}", "train.progress=false", *extra]
+    started = time.time()
+    run_main(compose_cfg("config", base), run_dir / "fit")
+    fit_seconds = time.time() - started
+    before = channel_rois(run_dir / "fit")
+    design = design_main(compose_cfg("design", [f"run={run_dir / 'fit'}",
+                                                "design.retrospective=true", *design_extra]),
+                         run_dir / "fit" / "design")
+    _, _, world = synthetic.simulate(synthetic.scenario(scenario), seed=seed)
+    tests = synthetic.designed_lift_tests(world, design["table"], seed=seed)
+    tests.to_csv(run_dir / "lift_tests.csv", index=False)
+    started = time.time()
+    run_main(compose_cfg("config", [*base, f"calibration.path={run_dir / 'lift_tests.csv'}",
+                                    "evidence.steps=0"]), run_dir / "calibrated")
+    calibrated_seconds = time.time() - started
+    after = channel_rois(run_dir / "calibrated")
+    table = before.merge(after[["channel", "roi"]].rename(columns={"roi": "roi_calibrated"}),
+                         on="channel")
+    null = table["true_roi"] == 0
+    table["err"] = np.where(null, np.nan, (table["roi"] - table["true_roi"]) / table["true_roi"])
+    table["err_calibrated"] = np.where(null, np.nan, (table["roi_calibrated"] - table["true_roi"])
+                                       / table["true_roi"])
+    table["tested"] = table["channel"].isin(tests["channel"])
+    real = table[~null]
+    mean_true = float(real["true_roi"].mean())
+    bad = real[real["err"].abs() > 0.25]
+    flighted = set(table.loc[table["channel"].isin(flighted_channels(world)), "channel"])
+    needless = real[(real["roi_basis"] == "extrapolated") & (real["err"].abs() <= 0.25)
+                    & real["channel"].isin(flighted)]
+    print(table.to_string(float_format=lambda v: f"{v:.3g}"))
+    print(tests[["channel", "region", "start", "end", "measure_end", "lift", "lift_se",
+                 "true_lift"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    summary = {
+        "scenario": scenario, "seed": seed,
+        "extrapolated": list(table.loc[table["roi_basis"] == "extrapolated", "channel"]),
+        "err_over_25": list(bad["channel"]),
+        "err_over_25_all_extrapolated": bool((bad["roi_basis"] == "extrapolated").all()),
+        "flighted_marked_needlessly": list(needless["channel"]),
+        "tests": [f"{t['channel']} in {len(t['treatment'])} regions, power {t['power']:.2f}"
+                  for t in design["tests"]],
+        "median_abs_err": float(real["err"].abs().median()),
+        "median_abs_err_calibrated": float(real["err_calibrated"].abs().median()),
+        "max_abs_err_calibrated": float(real["err_calibrated"].abs().max()),
+        "null_roi_over_mean_true": (float(table.loc[null, "roi"].iloc[0] / mean_true)
+                                    if null.any() else None),
+        "fit_seconds": round(fit_seconds, 1), "calibrated_seconds": round(calibrated_seconds, 1)}
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+def flighted_channels(world) -> list[str]:
+    """Channels the true world has off air in at least 10% of (region, week) cells."""
+    spend = np.asarray(world.spend)  # [R, T, C]
+    return [c for i, c in enumerate(world.channels) if (spend[..., i] <= 0).mean() >= 0.1]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="geo")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides of the fits")
+    parser.add_argument("--design", nargs="*", default=[], help="extra design.* overrides")
+    parser.add_argument("--out", default="outputs/design_loop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    out = []
+    for seed in args.seeds:
+        out.append(one_seed(args.scenario, seed, ROOT / args.out, args.set, args.design))
+        jax.clear_caches()
+    return out
+
+
+if __name__ == "__main__":
+    main()
