@@ -163,6 +163,8 @@ def trust_list(metrics: dict, channels: pd.DataFrame, dag: pd.DataFrame) -> str:
         items.append("This run is one fit, so its numbers carry no interval: "
                      "model.ensemble_size=9 refits it on resampled data and gives each an 80% "
                      "interval.")
+    if (basis := facts.basis_line(channels)) is not None:
+        items.append(basis)  # which channels' ROI the data measured and which they cannot tell
     items.append(facts.graph_line(dag, channels))
     items.append("Channel effects are the model's counterfactuals (each channel switched off), "
                  "learned from how the KPI followed media; lift tests (calibration.path) check "

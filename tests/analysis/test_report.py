@@ -200,3 +200,17 @@ def test_screenshot_script_without_chromium_exits_2(tmp_path, monkeypatch):
 
     monkeypatch.setattr(screenshot_report, "CHROMIUM", tmp_path / "no-chromium")
     assert screenshot_report.main([str(tmp_path / "r.html"), str(tmp_path / "r.png")]) == 2
+
+
+def test_the_report_says_which_channels_roi_is_extrapolated(tmp_path):
+    frames = run_frames()
+    frames["channels"] = frames["channels"].assign(
+        roi_basis=["measured", "extrapolated", "calibrated"])
+    page = write_report(tmp_path / "basis.html", title="basis", **frames).read_text(
+        encoding="utf-8")
+    opening = summary_of(page)
+    assert "ROI extrapolated, not measured (roi_basis): radio: the data cannot tell it" in opening
+    assert "The ROI of radio is an extrapolation" in html.unescape(page)
+    plain = write_report(tmp_path / "plain.html", title="plain", **run_frames()).read_text(
+        encoding="utf-8")
+    assert "extrapolat" not in plain
