@@ -26,7 +26,14 @@ that always move together can trade their effects. Two pieces of evidence:
 
 The basis (`roi_basis`): a channel whose effect can move by the tolerance in
 either direction within `nats` of the best fit is `extrapolated`: the data
-(tests and priors included) cannot tell its ROI to ±tolerance. Otherwise it
+(tests and priors included) cannot tell its ROI to ±tolerance. A hold need
+not reach its target in the refit's few steps: its cost is carried to the
+target as the quadratic the log-likelihood is near its optimum,
+cost · ((target − 1) / (reached − 1))², from a hold that moved at least a
+third of the way (`MIN_MOVE`). A negative cost (the held refit fits better
+than the control) counts as 0: the data prefer a different effect, and the
+fitted one is no measurement (on the collinear scenario tv's and radio's
+effects trade this way, each hold stopping short of its target). Otherwise it
 is `calibrated` when lift tests of it entered the fit, `prior` when an ROI
 prior did, and `measured` when the data alone pin it. Without a profile
 (`evidence.steps=0`) the basis rests on the spend range: `extrapolated` when
@@ -49,6 +56,7 @@ from dcmmm.train.phases import refit_batch, refit_seed
 from dcmmm.train.replicas import fit_replicas, replica, stack
 
 TIGHT = 0.02  # sd of the profile's hold on a channel's effect, as a share of its fitted effect
+MIN_MOVE = 1 / 3  # a hold that moved less of the way to its target says nothing of the target
 RANGE_COVERED = 0.8  # without a profile: extrapolated below this share of the way to 0
 BASES = ("measured", "extrapolated", "calibrated", "prior")
 
@@ -185,21 +193,33 @@ def consistent_ratios(profile: dict, nats: float) -> tuple[np.ndarray, np.ndarra
             np.where(ok, achieved, 1.0).max(axis=1, initial=1.0))
 
 
+def target_costs(profile: dict, tolerance: float) -> np.ndarray:
+    """[C, 2] the cost in nats of each channel's effect at 1 / (1 + tol) and
+    1 + tol: a hold's cost (negative: 0) carried from the ratio it reached to
+    its target as a quadratic, cost · ((target − 1) / (reached − 1))²; inf
+    where the hold moved less than MIN_MOVE of the way."""
+    cost = np.maximum(np.asarray(profile["nats"], np.float64), 0.0)
+    moved = np.asarray(profile["achieved"], np.float64) - 1.0
+    goal = np.asarray(profile_ratios(tolerance)) - 1.0  # [2]
+    far = np.abs(moved) >= MIN_MOVE * np.abs(goal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        carried = cost * (goal / np.where(far, moved, 1.0)) ** 2
+    return np.where(far, carried, np.inf)
+
+
 def roi_basis(profile: dict | None, coverage: pd.DataFrame, nats: float, tolerance: float,
               calibrated=(), with_prior=()) -> list[str]:
     """Per channel (in `coverage`'s order) its `roi_basis` (module docstring).
 
     profile: `effect_profile`'s result or None; nats: the cost below which a
     ratio is consistent with the data; tolerance: the relative change of the
-    effect the data must rule out (a reached ratio within TIGHT of
-    1 / (1 + tol) or 1 + tol counts); calibrated / with_prior: names of the
-    channels with lift tests / ROI priors."""
+    effect the data must rule out (`target_costs`); calibrated / with_prior:
+    names of the channels with lift tests / ROI priors."""
     out = []
-    low, high = profile_ratios(tolerance)
+    costs = None if profile is None else target_costs(profile, tolerance)
     for c, name in enumerate(coverage["channel"]):
-        if profile is not None:
-            lo, hi = consistent_ratios(profile, nats)
-            loose = bool(lo[c] <= low + TIGHT or hi[c] >= high - TIGHT)
+        if costs is not None:
+            loose = bool((costs[c] <= nats).any())
         else:
             loose = bool(coverage["range_covered"].iloc[c] < RANGE_COVERED)
         if loose:

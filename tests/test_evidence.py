@@ -95,3 +95,16 @@ def test_tests_and_priors_name_the_basis_of_a_pinned_channel():
     # a held ratio that stayed far from its target says nothing about the tolerance
     stuck = {"nats": [[0.1, 0.1]], "achieved": [[0.95, 1.05]]}
     assert roi_basis(stuck, coverage.iloc[:1], 2.0, 0.25) == ["measured"]
+
+
+@pytest.mark.parametrize("nats, achieved, basis", [
+    ([0.5, 30.0], [0.9, 1.1], "extrapolated"),  # low side: 0.5 · (0.2 / 0.1)² = 2.0 ≤ 2 nats
+    ([0.6, 30.0], [0.9, 1.1], "measured"),  # 2.4 > 2: the quadratic leaves the 2 nats
+    ([30.0, -1.5], [0.84, 1.2], "extrapolated"),  # held higher it fits better: no measurement
+    ([30.0, -1.5], [0.84, 1.06], "measured"),  # moved less than a third of the way: no evidence
+    ([30.0, 0.0], [0.84, 1.0], "measured"),  # did not move at all
+])
+def test_a_hold_short_of_its_target_is_carried_there_as_a_quadratic(nats, achieved, basis):
+    coverage = pd.DataFrame({"channel": ["a"], "range_covered": [1.0]})
+    profile = {"nats": [nats], "achieved": [achieved]}
+    assert roi_basis(profile, coverage, 2.0, 0.25) == [basis]

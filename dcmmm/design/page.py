@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dcmmm.analysis.report import CSS, PALETTE, _fmt, _note, _png, _table
+from dcmmm.analysis.report import PALETTE, _fmt, _note, _png, _table, html_page
 from dcmmm.fitted import Fitted
 
 ESTIMATOR = (
@@ -90,11 +90,6 @@ def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
          + _table(groups)),
         ("After the test", _note(ESTIMATOR)),
     ]
-    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
-    title = "dcmmm design: lift tests"
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
-            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
     path = Path(path)
-    path.write_text(page, encoding="utf-8")
+    path.write_text(html_page("dcmmm design: lift tests", sections), encoding="utf-8")
     return path
