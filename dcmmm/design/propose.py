@@ -63,22 +63,26 @@ class DesignSpec:
 
 
 def uncertainty(channels: pd.DataFrame) -> pd.Series:
-    """Per channel (index: name) the relative width of what is known of its
-    effect: the ensemble's ROI (or effect) interval over its value, else the
-    profile's ROI range, else 1 − the spend range covered."""
+    """Per channel (index: name) how little is known of its effect, larger =
+    less known: with a profile, minus the cheaper of its two holds' costs in
+    nats (`profile_nats_low`, `profile_nats_high`; negative where the data
+    even prefer the held effect, as a wrong fit's channels do); else the
+    ensemble's ROI (or effect) interval over its value; else 1 − the spend
+    range covered. The profile's ROI range is no ranking: for every loose
+    channel it is the probed ±tolerance."""
     table = channels.set_index(channels["channel"].astype(str))
+    if {"profile_nats_low", "profile_nats_high"} <= set(table.columns):
+        return -table[["profile_nats_low", "profile_nats_high"]].min(axis=1).fillna(-np.inf)
     value = "roi" if table["roi"].notna().any() else "incremental_total"
     mid = table[value].abs().replace(0.0, np.nan)
     if f"{value}_lo" in table:
         return ((table[f"{value}_hi"] - table[f"{value}_lo"]) / mid).fillna(np.inf)
-    if "profile_roi_lo" in table and table["profile_roi_lo"].notna().any():
-        return ((table["profile_roi_hi"] - table["profile_roi_lo"]) / mid).fillna(np.inf)
     return 1.0 - table["range_covered"]
 
 
 def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[str], str]:
     """(channel names, why): the one named, else up to `max_tests` extrapolated
-    channels by decreasing `uncertainty`, else the single least known one."""
+    channels, least known first (`uncertainty`), else the single least known one."""
     names = list(channels["channel"].astype(str))
     if dspec.channel is not None:
         if dspec.channel not in names:
