@@ -1,8 +1,9 @@
 """dcmmm planning: `python plan.py run=RUN_DIR [plan.key=value ...]`.
 
 Hydra composes conf/plan.yaml; dcmmm.planning.run.main plans the weeks after
-the run's data into its own directory. User mistakes (a bad plan file, bad
-settings) print one line and exit with code 2.
+the run's data into its own directory; with `serve=true`,
+dcmmm.planner.serve opens the planner page on the run instead. User mistakes
+(a bad plan file, bad settings) print one line and exit with code 2.
 """
 
 import logging
@@ -23,8 +24,12 @@ def main(cfg: DictConfig) -> None:
     from dcmmm.planning.run import user_error
 
     try:
-        plan_main(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True),
-                  HydraConfig.get().runtime.output_dir)
+        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        if config.get("serve"):
+            from dcmmm.planner.serve import serve
+
+            sys.exit(serve(config))
+        plan_main(config, HydraConfig.get().runtime.output_dir)
     except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
         message = user_error(err)
         if message is None:

@@ -159,6 +159,10 @@ KEYS: dict[str, Rule] = {
     "plan.cost_per_unit": Rule("bound", 0.0, open_low=True),
     "plan.kpi_value": _float(positive=True, null=True),
     "plan.steps": _int(1),
+    "serve": FLAG,
+    "page.host": TEXT,
+    "page.port": Rule("int", 1, high=65535, closed_high=True),
+    "page.max_upload_mb": _int(1),
 }
 
 

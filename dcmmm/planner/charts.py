@@ -1,0 +1,60 @@
+"""The planner page's charts (Vega-Lite through Altair: drawn by the browser
+from Streamlit's own bundle, nothing fetched from outside)."""
+
+import altair as alt
+import pandas as pd
+
+from dcmmm.analysis.report import PALETTE
+
+NOW, PLAN, GIVEN = "#6b6b6b", PALETTE[0], "#9a9a9a"
+
+
+def curves_chart(curves: pd.DataFrame, kpi: str) -> alt.FacetChart:
+    """One small chart per channel: extra KPI against the channel's spend, a grey
+    point at today's spend and a coloured one at the plan's."""
+    line = alt.Chart().mark_line(color=PLAN).encode(
+        x=alt.X("spend:Q", title="spend on the channel over the plan weeks",
+                axis=alt.Axis(format=",.0f")),
+        y=alt.Y("incremental_kpi:Q", title=f"extra {kpi}", axis=alt.Axis(format=",.0f")),
+    ).transform_filter(alt.datum.kind == "curve")
+    points = alt.Chart().mark_point(size=90, filled=True).encode(
+        x="spend:Q", y="incremental_kpi:Q",
+        color=alt.Color("kind:N", title=None, scale=alt.Scale(
+            domain=["now", "this plan"], range=[NOW, PALETTE[3]]),
+            legend=alt.Legend(orient="top", labelExpr=(
+                "datum.label == 'now' ? 'given plan (now)' : 'this plan'"))),
+        tooltip=[alt.Tooltip("channel:N"), alt.Tooltip("kind:N", title="point"),
+                 alt.Tooltip("spend:Q", format=",.0f"),
+                 alt.Tooltip("incremental_kpi:Q", title=f"extra {kpi}", format=",.0f")],
+    ).transform_filter(alt.datum.kind != "curve")
+    return alt.layer(line, points, data=curves).properties(width=230, height=170).facet(
+        facet=alt.Facet("channel:N", title=None, header=alt.Header(labelFontSize=14,
+                                                                   labelFontWeight="bold")),
+        columns=3).resolve_scale(x="independent", y="independent")
+
+
+def weekly_chart(weekly: pd.DataFrame, kpi: str) -> alt.LayerChart:
+    """Expected KPI per plan week: the baseline (no media) as a grey area, this
+    plan and the given plan as lines, an ensemble's interval as a band."""
+    lines = weekly.melt(id_vars="date", value_vars=["expected", "expected_given", "baseline"],
+                        var_name="series", value_name="kpi")
+    names = {"expected": "this plan", "expected_given": "given plan",
+             "baseline": "without any media (baseline)"}
+    lines["series"] = lines["series"].map(names)
+    x = alt.X("date:T", title="week", axis=alt.Axis(format="%d %b %Y", labelAngle=-30))
+    y_title = f"{kpi} per week (the regions shown)"
+    area = alt.Chart(weekly).mark_area(color="#dcdcdc").encode(
+        x=x, y=alt.Y("baseline:Q", title=y_title, axis=alt.Axis(format=",.0f")))
+    line = alt.Chart(lines).mark_line(point=True).encode(
+        x=x, y=alt.Y("kpi:Q", title=y_title),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
+            domain=list(names.values()), range=[PLAN, GIVEN, "#b0b0b0"])),
+        strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(
+            domain=list(names.values()), range=[[1, 0], [5, 3], [1, 0]])),
+        tooltip=[alt.Tooltip("date:T", format="%d %b %Y"), "series:N",
+                 alt.Tooltip("kpi:Q", format=",.0f", title=kpi)])
+    layers = [area, line]
+    if "expected_lo" in weekly:
+        layers.insert(1, alt.Chart(weekly).mark_area(color=PLAN, opacity=0.2).encode(
+            x=x, y="expected_lo:Q", y2="expected_hi:Q"))
+    return alt.layer(*layers).properties(height=300)
