@@ -20,7 +20,7 @@ from dcmmm.planner import charts, session
 from dcmmm.planner.text import (
     GLOSSARY,
     SCENARIOS,
-    column_formats,
+    column_help,
     fmt,
     intro,
     money,
@@ -144,7 +144,9 @@ def _sliders(run: session.PageRun, planner) -> np.ndarray:
         box = cols[c % len(cols)]
         low, high = 100.0 * slide.lower[c], 100.0 * slide.upper[c]
         if slide.free[c]:
-            st.session_state[_key(c)] = float(np.clip(st.session_state[_key(c)], low, high))
+            inside = float(np.clip(st.session_state[_key(c)], low, high))
+            if inside != st.session_state[_key(c)]:  # an uploaded plan's bounds, say
+                st.session_state[_key(c)] = inside
             pct = box.slider(name, min_value=low, max_value=high, step=1.0, format="%.0f%%",
                              key=_key(c), on_change=_by_hand,
                              help="Spend on this channel as a share of the given plan's.")
@@ -180,7 +182,7 @@ def page() -> None:
                    f"{v.kpi_planned - v.kpi_given:+,.0f} vs the given plan",
                    help=f"The {kpi} that this plan's media bring, over the plan weeks and the "
                         "weeks after while their effect fades.")
-    cols[2].metric(f"{kpi} per unit of money (ROI)", fmt(v.roi),
+    cols[2].metric(f"ROI: {kpi} per unit of money", fmt(v.roi),
                    None if v.roi is None or v.roi_given is None
                    else f"{v.roi - v.roi_given:+.3f} vs the given plan")
     cols[3].metric(f"Expected {kpi} in the plan weeks", fmt(v.weekly["expected"].sum()),
@@ -191,13 +193,13 @@ def page() -> None:
                    f"{range_text(v.kpi_planned_lo, v.kpi_planned_hi)}. The ranges below are "
                    "read the same way.")
     st.dataframe(table_for_page(v.table, kpi), hide_index=True,
-                 column_config={name: st.column_config.NumberColumn(format=form)
-                                for name, form in column_formats(kpi).items()})
+                 column_config={name: st.column_config.NumberColumn(format=form, help=words)
+                                for name, (form, words) in column_help(kpi).items()})
     st.subheader(f"3. How {kpi} responds to each channel's spend")
     st.caption(f"Each curve is the extra {kpi} a channel brings at each level of its spend, the "
                "other channels as in this plan. Where a curve flattens, more money brings "
                "little more.")
-    st.altair_chart(charts.curves_chart(v.curves, kpi))
+    st.altair_chart(charts.curves_chart(v.curves, kpi, list(run.fitted.channels)))
     st.subheader(f"4. Expected {kpi} per week")
     st.altair_chart(charts.weekly_chart(v.weekly, kpi), width="stretch")
     with st.expander("What the words mean"):

@@ -9,7 +9,7 @@ from dcmmm.analysis.report import PALETTE
 NOW, PLAN, GIVEN = "#6b6b6b", PALETTE[0], "#9a9a9a"
 
 
-def curves_chart(curves: pd.DataFrame, kpi: str) -> alt.FacetChart:
+def curves_chart(curves: pd.DataFrame, kpi: str, channels: list[str]) -> alt.FacetChart:
     """One small chart per channel: extra KPI against the channel's spend, a grey
     point at today's spend and a coloured one at the plan's."""
     line = alt.Chart().mark_line(color=PLAN).encode(
@@ -27,9 +27,9 @@ def curves_chart(curves: pd.DataFrame, kpi: str) -> alt.FacetChart:
                  alt.Tooltip("spend:Q", format=",.0f"),
                  alt.Tooltip("incremental_kpi:Q", title=f"extra {kpi}", format=",.0f")],
     ).transform_filter(alt.datum.kind != "curve")
-    return alt.layer(line, points, data=curves).properties(width=230, height=170).facet(
-        facet=alt.Facet("channel:N", title=None, header=alt.Header(labelFontSize=14,
-                                                                   labelFontWeight="bold")),
+    return alt.layer(line, points, data=curves).properties(width=200, height=160).facet(
+        facet=alt.Facet("channel:N", title=None, sort=channels, header=alt.Header(
+            labelFontSize=14, labelFontWeight="bold")),
         columns=3).resolve_scale(x="independent", y="independent")
 
 
@@ -42,12 +42,13 @@ def weekly_chart(weekly: pd.DataFrame, kpi: str) -> alt.LayerChart:
              "baseline": "without any media (baseline)"}
     lines["series"] = lines["series"].map(names)
     x = alt.X("date:T", title="week", axis=alt.Axis(format="%d %b %Y", labelAngle=-30))
-    y_title = f"{kpi} per week (the regions shown)"
+    y_title = f"{kpi} per week"
     area = alt.Chart(weekly).mark_area(color="#dcdcdc").encode(
         x=x, y=alt.Y("baseline:Q", title=y_title, axis=alt.Axis(format=",.0f")))
     line = alt.Chart(lines).mark_line(point=True).encode(
         x=x, y=alt.Y("kpi:Q", title=y_title),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top", labelLimit=400),
+                        scale=alt.Scale(
             domain=list(names.values()), range=[PLAN, GIVEN, "#b0b0b0"])),
         strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(
             domain=list(names.values()), range=[[1, 0], [5, 3], [1, 0]])),

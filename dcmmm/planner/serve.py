@@ -11,8 +11,11 @@ to the page in one environment variable and cannot be changed from it.
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from dcmmm.config import check_plan_config, plan_spec
@@ -65,3 +68,32 @@ def serve(cfg: dict) -> int:
         return subprocess.call(argv, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def free_port(host: str = HOST) -> int:
+    """A port nobody listens on now (for tests and scripts)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def start(cfg: dict, timeout: float = 180.0, **popen) -> tuple[subprocess.Popen, str]:
+    """Start the page's server in the background and wait until it answers:
+    (the process, its URL). For tests, scripts and benchmarks; RuntimeError
+    when it does not come up."""
+    argv, env = command(cfg)
+    host, port, _ = page_settings(cfg)
+    proc = subprocess.Popen(argv, env=env, **popen)
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the planner's server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"the planner's server did not answer at {url} in {timeout:.0f} s")

@@ -16,15 +16,25 @@ SCENARIOS = {
 # plan.csv's columns as the page names them ({kpi}: the run's KPI)
 COLUMNS = {
     "channel": "Channel",
-    "spend_given": "Spend, given plan",
-    "spend_planned": "Spend, this plan",
-    "incremental_kpi_given": "Extra {kpi}, given plan",
-    "incremental_kpi_planned": "Extra {kpi}, this plan",
-    "roi": "ROI ({kpi} per unit of money)",
-    "mroi": "Marginal ROI (next unit of money)",
+    "spend_given": "Spend (given plan)",
+    "spend_planned": "Spend (this plan)",
+    "incremental_kpi_given": "Extra {kpi} (given plan)",
+    "incremental_kpi_planned": "Extra {kpi} (this plan)",
+    "roi": "ROI",
+    "mroi": "Marginal ROI",
 }
-RANGES = {"incremental_kpi_planned": "Extra {kpi}, range", "roi": "ROI, range",
-          "mroi": "Marginal ROI, range"}
+RANGES = {"incremental_kpi_planned": "Extra {kpi}: range", "roi": "ROI: range",
+          "mroi": "Marginal ROI: range"}
+HELP = {
+    "spend_given": "Money spent on the channel over the plan weeks, all regions shown.",
+    "incremental_kpi_given": "The {kpi} the channel's spend brings that would not happen "
+                             "without it, over the plan weeks and the weeks after.",
+    "incremental_kpi_planned": "The {kpi} the channel's spend brings that would not happen "
+                               "without it, over the plan weeks and the weeks after.",
+    "roi": "Extra {kpi} per unit of money spent on the channel in this plan.",
+    "mroi": "Extra {kpi} that one more unit of money on the channel would bring. Move money "
+            "towards channels where it is high.",
+}
 MONEY_LIKE = ("spend_given", "spend_planned", "incremental_kpi_given", "incremental_kpi_planned")
 
 GLOSSARY = """\
@@ -88,7 +98,9 @@ def table_for_page(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
     return out
 
 
-def column_formats(kpi: str) -> dict:
-    """{page column: printf format} of the table's numbers."""
-    return {COLUMNS[col].format(kpi=kpi): "%,.0f" if col in MONEY_LIKE else "%.3g"
+def column_help(kpi: str) -> dict:
+    """{page column: (printf format, tooltip)} of the table's numbers."""
+    return {COLUMNS[col].format(kpi=kpi): ("%,.0f" if col in MONEY_LIKE else "%.3g",
+                                           HELP.get(col, HELP.get(col.replace("planned", "given"),
+                                                                  "")).format(kpi=kpi))
             for col in COLUMNS if col != "channel"}
