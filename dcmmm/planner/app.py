@@ -11,6 +11,9 @@ else is logged on the server and the page says only that something failed.
 
 import json
 import logging
+import os
+import sys
+import time
 
 import numpy as np
 import streamlit as st
@@ -199,15 +202,16 @@ def page() -> None:
     st.caption(f"Each curve is the extra {kpi} a channel brings at each level of its spend, the "
                "other channels as in this plan. Where a curve flattens, more money brings "
                "little more.")
-    st.altair_chart(charts.curves_chart(v.curves, kpi, list(run.fitted.channels)))
+    st.vega_lite_chart(charts.curves_spec(v.curves, kpi, run.fitted.channels), width="content")
     st.subheader(f"4. Expected {kpi} per week")
-    st.altair_chart(charts.weekly_chart(v.weekly, kpi), width="stretch")
+    st.vega_lite_chart(charts.weekly_spec(v.weekly, kpi), width="stretch")
     with st.expander("What the words mean"):
         st.markdown(GLOSSARY.format(kpi=kpi))
 
 
 def main() -> None:
     st.set_page_config(page_title="dcmmm planner", layout="wide")
+    started, cpu = time.perf_counter(), time.thread_time()
     try:
         page()
     except (DataError, ConfigError) as err:
@@ -216,6 +220,9 @@ def main() -> None:
         logger.exception("planner page failed")
         st.error("Something went wrong on the server; the details are in its log. "
                  "Reload the page to start again.")
+    if os.environ.get(session.TIMING):
+        print(f"dcmmm planner run: {1e3 * (time.perf_counter() - started):.1f} ms wall, "
+              f"{1e3 * (time.thread_time() - cpu):.1f} ms cpu", file=sys.stderr, flush=True)
 
 
 main()

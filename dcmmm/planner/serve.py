@@ -26,6 +26,7 @@ from dcmmm.planning.run import check_spend
 
 APP = Path(__file__).with_name("app.py")
 HOST, PORT = "127.0.0.1", 8501
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def page_settings(cfg: dict) -> tuple[str, int, int]:
@@ -54,8 +55,13 @@ def command(cfg: dict) -> tuple[list[str], dict]:
             "--server.maxUploadSize", str(max_mb), "--client.showErrorDetails", "none",
             "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none",
             "--server.runOnSave", "false", "--global.developmentMode", "false",
-            "--theme.base", "light"]
-    return argv, {**os.environ, ENV: json.dumps(page, sort_keys=True)}
+            "--theme.base", "light",
+            # a full garbage collection after every run costs ~200 ms with JAX's heap
+            "--runner.postScriptGC", "false"]
+    # one XLA thread: a page's computations are a few ms each, and the CPU
+    # backend's worker pool would spin on the cores the sessions share
+    xla = f"{os.environ.get('XLA_FLAGS', '')} {XLA_ONE_THREAD}".strip()
+    return argv, {**os.environ, ENV: json.dumps(page, sort_keys=True), "XLA_FLAGS": xla}
 
 
 def serve(cfg: dict) -> int:

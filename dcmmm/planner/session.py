@@ -32,6 +32,7 @@ from dcmmm.planning.tables import data_table, plan_table, summary
 
 ENV = "DCMMM_PLANNER"  # the page's config (conf/plan.yaml's, as JSON), set by `serve`
 DEFAULT_UPLOAD_MB = 5
+TIMING = "DCMMM_PLANNER_TIMING"  # set: the page prints each run's server time (scripts.planner_load)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -24,7 +24,7 @@ from dcmmm.planning.planner import Planner
 from dcmmm.planning.spec import PlanSpec, plan_bounds
 from dcmmm.planning.tables import plan_table
 
-CURVE_POINTS = 41  # points of a response curve, from no spend to CURVE_TOP × the bound
+CURVE_POINTS = 25  # points of a response curve (plus the two marked), from no spend on
 
 
 def _kpi(h: hz.Horizon, mult):
@@ -48,6 +48,7 @@ def _curves(h: hz.Horizon, mult, grid):
 
 
 _arrays = jax.jit(lambda h, mult, grid: (*_kpi(h, mult), _curves(h, mult, grid)))
+_given = jax.jit(_kpi)
 _members = jax.jit(jax.vmap(_kpi, in_axes=(0, None)))
 
 
@@ -134,7 +135,7 @@ def view(planner: Planner, pspec: PlanSpec, mult_c, region: str | None = None) -
     kpi_r, media_rs, curves = (np.asarray(a, np.float64) for a in
                                _arrays(planner.horizon, f32(mult), f32(grid)))
     kpi_given_r, media_given_rs = (np.asarray(a, np.float64) for a in
-                                   _kpi(planner.horizon, f32(np.ones_like(mult))))
+                                   _given(planner.horizon, f32(np.ones_like(mult))))
     weeks = future.n_weeks
     base = np.asarray(planner.horizon.base * planner.horizon.kpi_mean[:, None], np.float64)
     baseline = base[pick].sum(axis=0)[:weeks]
