@@ -22,6 +22,7 @@ from dcmmm.errors import ConfigError, DataError
 from dcmmm.planner import charts, session
 from dcmmm.planner.text import (
     GLOSSARY,
+    ORIGINS,
     SCENARIOS,
     column_help,
     fmt,
@@ -58,12 +59,12 @@ def _optimise(planner, pspec, scenario: str, total, target) -> None:
     except (ConfigError, DataError) as err:
         st.session_state["action_error"] = str(err)
         return
-    _set_sliders(mult, SCENARIOS[scenario].split(":")[0].lower())
+    _set_sliders(mult, ORIGINS[scenario])
     st.session_state.pop("action_error", None)
 
 
 def _by_hand() -> None:
-    st.session_state["origin"] = "set by hand"
+    st.session_state["origin"] = "set by hand on this page"
 
 
 def _uploaded(run: session.PageRun):
@@ -169,13 +170,15 @@ def page() -> None:
     st.title("Media budget planner")
     st.markdown(intro(run, planner))
     st.subheader("1. Set the spend on each channel")
-    st.caption(f"Where the sliders come from: {st.session_state.get('origin', 'the given plan')}. "
-               "Move one, or let **Optimise** (left) set them.")
+    st.caption(f"The sliders hold: {st.session_state.get('origin', 'the given plan')}. 100% is "
+               "the given plan's spend on the channel. Move one, or let **Optimise** (left) set "
+               "them all.")
     mult_c = _sliders(run, planner)
     _sidebar(run, planner, mult_c)
     st.subheader("2. What this plan brings")
     regions = [ALL, *run.fitted.panel.regions]
-    region = st.selectbox("Show", regions, key="region")
+    region = st.selectbox("Regions shown", regions, key="region",
+                          help="The numbers and charts below for all regions, or for one.")
     v = view(planner, run.pspec, mult_c, None if region == ALL else region)
     cols = st.columns(4)
     cols[0].metric("Spend over the plan weeks", money(v.spend_planned),
@@ -198,7 +201,7 @@ def page() -> None:
     st.dataframe(table_for_page(v.table, kpi), hide_index=True,
                  column_config={name: st.column_config.NumberColumn(format=form, help=words)
                                 for name, (form, words) in column_help(kpi).items()})
-    st.subheader(f"3. How {kpi} responds to each channel's spend")
+    st.subheader("3. What each channel's spend brings (response curves)")
     st.caption(f"Each curve is the extra {kpi} a channel brings at each level of its spend, the "
                "other channels as in this plan. Where a curve flattens, more money brings "
                "little more.")

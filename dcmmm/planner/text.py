@@ -5,6 +5,13 @@ import math
 
 import pandas as pd
 
+# where the sliders' plan came from, after Optimise with each scenario
+ORIGINS = {
+    "as_is": "the given plan",
+    "fixed": "the best split of the total budget (found by Optimise)",
+    "target_roi": "the most spend that keeps the target ROI (found by Optimise)",
+    "target_mroi": "each channel's spend at the target marginal ROI (found by Optimise)",
+}
 SCENARIOS = {
     "as_is": "As is: back to the given plan",
     "fixed": "Fixed budget: the best split of a total",
@@ -61,7 +68,7 @@ def fmt(x) -> str:
     """A number for people: thousands separated, 3 significant digits when small."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
 
 
 def money(x) -> str:
@@ -100,7 +107,7 @@ def table_for_page(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
 
 def column_help(kpi: str) -> dict:
     """{page column: (printf format, tooltip)} of the table's numbers."""
-    return {COLUMNS[col].format(kpi=kpi): ("%,.0f" if col in MONEY_LIKE else "%.3g",
+    return {COLUMNS[col].format(kpi=kpi): ("%,.0f" if col in MONEY_LIKE else "%.2f",
                                            HELP.get(col, HELP.get(col.replace("planned", "given"),
                                                                   "")).format(kpi=kpi))
             for col in COLUMNS if col != "channel"}
