@@ -74,6 +74,7 @@ def _uploaded(run: session.PageRun):
     if upload is None:
         if st.session_state.pop("upload_id", None) is not None:
             _set_sliders(np.ones(run.fitted.panel.n_channels), "the given plan")
+            st.session_state.pop("total", None)
         st.session_state.pop("planner", None)
         st.session_state.pop("upload_error", None)
         return run.given
@@ -83,6 +84,7 @@ def _uploaded(run: session.PageRun):
         st.session_state.pop("upload_error", None)
         try:
             st.session_state["planner"] = session.read_upload(run, upload.name, upload.getvalue())
+            st.session_state.pop("total", None)  # the budget box starts at the file's spend
             _set_sliders(np.ones(run.fitted.panel.n_channels),
                          f"the plan file '{session.safe_name(upload.name)}'")
         except (DataError, ConfigError) as err:
@@ -90,6 +92,18 @@ def _uploaded(run: session.PageRun):
                                                 "was not used: "
                                                 f"{err}")
     return st.session_state.get("planner", run.given)
+
+
+def _download(make):
+    """A download's deferred data: `make()`, or on failure a line saying so (the
+    error logged on the server, never shown)."""
+    def data() -> bytes:
+        try:
+            return make()
+        except Exception:  # noqa: BLE001 (logged; the user gets one line)
+            logger.exception("planner download failed")
+            return b"dcmmm planner: this file could not be made; see the server's log\n"
+    return data
 
 
 def _sidebar(run: session.PageRun, planner, mult_c) -> None:
@@ -126,13 +140,13 @@ def _sidebar(run: session.PageRun, planner, mult_c) -> None:
                 args=(np.ones(len(mult_c)), "the given plan"))
     side.header("Download")
     side.download_button("This plan as a CSV (plan_data.csv)",
-                         data=lambda: session.plan_csv(planner, mult_c),
+                         data=_download(lambda: session.plan_csv(planner, mult_c)),
                          file_name="plan_data.csv", mime="text/csv",
                          help="The run's data format: `plan.py plan.path=plan_data.csv` reads it.")
     side.download_button("A report of this plan (plan.html)",
-                         data=lambda: session.plan_html(planner, run.pspec, mult_c,
-                                                        f"dcmmm plan: {run.name}, set on the "
-                                                        "planner page"),
+                         data=_download(lambda: session.plan_html(
+                             planner, run.pspec, mult_c,
+                             f"dcmmm plan: {run.name}, set on the planner page")),
                          file_name="plan.html", mime="text/html")
 
 
