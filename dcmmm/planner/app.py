@@ -208,10 +208,12 @@ def page() -> None:
     cols[3].metric(f"Expected {kpi} in the plan weeks", fmt(v.weekly["expected"].sum()),
                    help="Everything the model expects, media or not.")
     if v.kpi_planned_lo is not None:
-        st.caption(f"The model was fitted {planner.members.kpi_mean.shape[0]} times on resampled "
-                   f"data; across those fits the extra {kpi} ranges "
-                   f"{range_text(v.kpi_planned_lo, v.kpi_planned_hi)}. The ranges below are "
-                   "read the same way.")
+        fits = planner.members.kpi_mean.shape[0]
+        level = round(100 * run.fitted.spec.ensemble.interval)
+        st.caption(f"The model was fitted {fits} times on resampled data; across those fits "
+                   f"({level}% interval) the extra {kpi} ranges "
+                   f"{range_text(v.kpi_planned_lo, v.kpi_planned_hi, whole=True)}. The ranges "
+                   "below are read the same way.")
     st.dataframe(table_for_page(v.table, kpi), hide_index=True,
                  column_config={name: st.column_config.NumberColumn(format=form, help=words)
                                 for name, (form, words) in column_help(kpi).items()})

@@ -75,7 +75,10 @@ def money(x) -> str:
     return f"{x:,.0f}"
 
 
-def range_text(lo, hi) -> str:
+def range_text(lo, hi, whole: bool = False) -> str:
+    """"lo to hi"; `whole`: in whole units (KPI, money)."""
+    if whole:
+        return f"{lo:,.0f} to {hi:,.0f}"
     return f"{fmt(lo)} to {fmt(hi)}"
 
 
@@ -96,13 +99,16 @@ def intro(run, planner) -> str:
 
 
 def table_for_page(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
-    """plan.csv's rows with the page's column names, the ranges as text."""
-    out = pd.DataFrame({COLUMNS[col].format(kpi=kpi): table[col] for col in COLUMNS})
-    for col, name in RANGES.items():
-        if f"{col}_lo" in table:
-            out[name.format(kpi=kpi)] = [range_text(lo, hi) for lo, hi in
-                                         zip(table[f"{col}_lo"], table[f"{col}_hi"])]
-    return out
+    """plan.csv's rows with the page's column names, each range (as text) right
+    after its number."""
+    out = {}
+    for col, name in COLUMNS.items():
+        out[name.format(kpi=kpi)] = table[col]
+        if col in RANGES and f"{col}_lo" in table:
+            out[RANGES[col].format(kpi=kpi)] = [
+                range_text(lo, hi, whole=col in MONEY_LIKE)
+                for lo, hi in zip(table[f"{col}_lo"], table[f"{col}_hi"])]
+    return pd.DataFrame(out)
 
 
 def column_help(kpi: str) -> dict:

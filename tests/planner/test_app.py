@@ -12,7 +12,7 @@ import pytest
 import dcmmm
 from dcmmm.planner import session
 from dcmmm.planner.session import ENV
-from dcmmm.planner.text import COLUMNS, RANGES, fmt, range_text
+from dcmmm.planner.text import COLUMNS, MONEY_LIKE, RANGES, fmt, range_text
 from dcmmm.planning.tables import plan_table, summary
 from tests.planner.conftest import APP
 
@@ -52,7 +52,8 @@ def _check_equal(at, planner, pspec, mult_c, region=None):
         if col != "channel":
             np.testing.assert_allclose(page[col], expected[col], rtol=1e-5, err_msg=col)
     for col, name in RANGES.items():  # the ensemble's ranges, as text
-        texts = [range_text(lo, hi) for lo, hi in zip(expected[f"{col}_lo"], expected[f"{col}_hi"])]
+        texts = [range_text(lo, hi, col in MONEY_LIKE)
+                 for lo, hi in zip(expected[f"{col}_lo"], expected[f"{col}_hi"])]
         assert list(at.dataframe[0].value[name.format(kpi="sales")]) == texts
     if region is None:
         s = summary(planner, optimum, pspec)
