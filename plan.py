@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> None:
         if config.get("serve"):
             from dcmmm.planner.serve import serve
 
-            sys.exit(serve(config))
+            serve(config)  # replaces this process
         plan_main(config, out_dir)
     except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
         message = user_error(err)

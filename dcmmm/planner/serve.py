@@ -64,16 +64,13 @@ def command(cfg: dict) -> tuple[list[str], dict]:
     return argv, {**os.environ, ENV: json.dumps(page, sort_keys=True), "XLA_FLAGS": xla}
 
 
-def serve(cfg: dict) -> int:
-    """Run the page's server until it is stopped (Ctrl-C); its exit code."""
+def serve(cfg: dict) -> None:
+    """Become the page's server (this process is replaced: Ctrl-C stops it)."""
     argv, env = command(cfg)
     host, port, _ = page_settings(cfg)
     print(f"dcmmm planner: http://{host}:{port} (run {read(cfg, 'run')}); Ctrl-C stops it",
           flush=True)
-    try:
-        return subprocess.call(argv, env=env)
-    except KeyboardInterrupt:
-        return 0
+    os.execve(argv[0], argv, env)
 
 
 def free_port(host: str = HOST) -> int:
