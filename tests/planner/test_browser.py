@@ -1,7 +1,8 @@
 """The planner page in a real browser: Playwright drives Debian's Chromium
 (tests/browser.py) against the page's server on a free loopback port. It
 moves a slider, sees the incremental KPI change, downloads the plan CSV, and
-`plan.py plan.path=` evaluates that file to the numbers the page showed.
+`plan.py plan.path=` evaluates that file to the numbers the page showed; the
+plan.html download is the plan's report.
 Skips only where /usr/bin/chromium is absent."""
 
 import json
@@ -95,6 +96,9 @@ def test_slider_download_and_plan_py_agree(server, run_dir, tmp_path):
                 page.get_by_role("button", name="This plan as a CSV").click()
             plan_file = tmp_path / "plan_data.csv"
             download.value.save_as(plan_file)
+            with page.expect_download(timeout=180_000) as report:
+                page.get_by_role("button", name="A report of this plan").click()
+            report.value.save_as(tmp_path / "plan.html")
         finally:
             browser.close()
     assert hosts == {url.split("/")[2]}, hosts  # nothing loaded from anywhere else
@@ -108,4 +112,6 @@ def test_slider_download_and_plan_py_agree(server, run_dir, tmp_path):
     assert summary["spend_given"] == pytest.approx(number(shown_spend), abs=1.0)
     assert summary["incremental_kpi_given"] == pytest.approx(number(shown_kpi), abs=1.0, rel=1e-5)
     assert summary["spend_given"] > number(spend_before)
+    html = (tmp_path / "plan.html").read_text()
+    assert html.count("<img") == 4 and f"{summary['spend_given']:,.0f}" in html
     assert "Traceback" not in log.read_text()
