@@ -16,6 +16,9 @@ from dcmmm.planner.text import COLUMNS, MONEY_LIKE, RANGES, fmt, range_text
 from dcmmm.planning.tables import plan_table, summary
 from tests.planner.conftest import APP
 
+# one worker trains the tiny run (conftest) for all of tests/planner under -n 2
+pytestmark = pytest.mark.xdist_group("planner")
+
 WEEKS = 8  # the page's plan.weeks (conftest)
 
 

@@ -16,6 +16,9 @@ from dcmmm.planner.serve import free_port, start
 from tests.browser import CHROMIUM, FLAGS, needs_chromium
 from tests.test_run import ROOT
 
+# one worker trains the tiny run (conftest) for all of tests/planner under -n 2
+pytestmark = pytest.mark.xdist_group("planner")
+
 SLIDER_MOVES = 15  # key presses on the first channel's slider (1% each)
 
 

@@ -6,6 +6,9 @@ import pytest
 
 from scripts.planner_load import load_test
 
+# one worker trains the tiny run (conftest) for all of tests/planner under -n 2
+pytestmark = pytest.mark.xdist_group("planner")
+
 
 @pytest.mark.slow
 def test_five_sessions_each_answered_within_a_second(run_dir):

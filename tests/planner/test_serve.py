@@ -12,6 +12,9 @@ from dcmmm.planner.serve import command
 from dcmmm.planner.session import ENV, page_config
 from tests.test_run import ROOT
 
+# one worker trains the tiny run (conftest) for all of tests/planner under -n 2
+pytestmark = pytest.mark.xdist_group("planner")
+
 
 def _option(argv, name):
     return argv[argv.index(name) + 1]

@@ -11,6 +11,9 @@ from dcmmm.planner import session
 from dcmmm.planner.view import page_spec, view
 from dcmmm.planning.tables import plan_table, summary
 
+# one worker trains the tiny run (conftest) for all of tests/planner under -n 2
+pytestmark = pytest.mark.xdist_group("planner")
+
 WEEKS = 8
 
 
