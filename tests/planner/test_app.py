@@ -182,3 +182,24 @@ def test_no_traceback_when_the_run_cannot_be_read(tmp_path, monkeypatch):
     at.run()
     assert not at.exception
     assert len(at.error) == 1 and "nowhere" in at.error[0].value
+
+
+@pytest.mark.parametrize("scenario", ["target_mroi", "target_roi"])
+def test_optimise_with_a_target_is_the_apis_plan_or_its_message(app, api, scenario):
+    planner, pspec = api
+    given = summary(planner, planner.optimum_of(np.ones_like(planner.spend_rc)), pspec)
+    target = 0.8 * (given["mroi_planned"] if scenario == "target_mroi" else given["roi_given"])
+    app.sidebar.radio(key="scenario").set_value(scenario).run()
+    app.sidebar.number_input(key=f"target_{scenario}").set_value(target).run()
+    next(b for b in app.sidebar.button if b.label == "Optimise").click().run()
+    assert not app.exception
+    spec = dataclasses.replace(pspec, scenario=scenario, **{scenario: target})
+    if scenario == "target_roi":  # the budget box says "spend at most": the given spend
+        spec = dataclasses.replace(spec, max_total=float(round(planner.spend_rc.sum())))
+    try:
+        best = planner.optimise(spec).multipliers[0]
+    except dcmmm.ConfigError as err:  # a target the bounds cannot reach: the same words
+        assert [e.value for e in app.sidebar.error] == [str(err)]
+        return
+    assert not app.sidebar.error
+    assert [s.value for s in app.slider] == pytest.approx(list(np.round(100 * best, 1)), abs=0.06)
