@@ -13,7 +13,7 @@ import functools
 import altair as alt
 import pandas as pd
 
-from dcmmm.analysis.report import PALETTE
+from dcmmm.analysis.page import PALETTE
 
 NOW, PLAN, GIVEN = "#6b6b6b", PALETTE[0], "#9a9a9a"
 
