@@ -1,15 +1,19 @@
 """dcmmm planning: `python plan.py run=RUN_DIR [plan.key=value ...]`.
 
 Hydra composes conf/plan.yaml; dcmmm.planning.run.main plans the weeks after
-the run's data into its own directory. User mistakes (a bad plan file, bad
+the run's data into its own directory and ends with the plan's summary on the
+console (dcmmm.planning.summary); with `serve=true`, dcmmm.planner.serve opens
+the planner page on the run instead. User mistakes (a bad plan file, bad
 settings) print one line and exit with code 2.
 """
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -22,15 +26,38 @@ def main(cfg: DictConfig) -> None:
     from dcmmm.planning.run import main as plan_main
     from dcmmm.planning.run import user_error
 
+    out_dir = HydraConfig.get().runtime.output_dir
     try:
-        plan_main(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True),
-                  HydraConfig.get().runtime.output_dir)
+        config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        if config.get("serve"):
+            from dcmmm.planner.serve import serve
+
+            serve(config)  # replaces this process
+        plan_main(config, out_dir)
     except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
         message = user_error(err)
         if message is None:
             raise
         print(f"dcmmm: error: {message}", file=sys.stderr)
         sys.exit(2)
+    print(_summary(Path(out_dir), HydraConfig.get().mode == RunMode.MULTIRUN), flush=True)
+
+
+def _summary(out_dir: Path, one_line: bool) -> str:
+    """The plan's closing summary, from the files it wrote (plan.csv, plan_summary.json);
+    one line for a job of a sweep."""
+    import json
+
+    import pandas as pd
+
+    from dcmmm.planning.run import PLAN, PLAN_SUMMARY
+    from dcmmm.planning.summary import plan_line, plan_summary
+
+    shown = out_dir.relative_to(Path.cwd()) if out_dir.is_relative_to(Path.cwd()) else out_dir
+    summary = json.loads((out_dir / PLAN_SUMMARY).read_text())
+    if one_line:
+        return plan_line(summary, str(shown))
+    return plan_summary(pd.read_csv(out_dir / PLAN), summary, str(shown))
 
 
 if __name__ == "__main__":

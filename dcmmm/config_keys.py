@@ -176,6 +176,10 @@ KEYS: dict[str, Rule] = {
     "design.seed": _int(0),
     "design.draws": _int(1),
     "design.baseline_weeks": _int(1),
+    "serve": FLAG,
+    "page.host": TEXT,
+    "page.port": Rule("int", 1, high=65535, closed_high=True),
+    "page.max_upload_mb": _int(1),
 }
 
 

@@ -5,9 +5,7 @@ no global backend) and embedded as base64 PNGs; styles are inline. The page
 loads no external resource, so it can be mailed or archived as one file.
 """
 
-import base64
 import html
-import io
 import math
 from pathlib import Path
 
@@ -16,81 +14,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dcmmm.analysis import summary as facts
+from dcmmm.analysis.page import CSS, PALETTE, html_page  # noqa: F401 (html_page: plan.html's too)
+from dcmmm.analysis.page import fmt as _fmt  # noqa: F401
+from dcmmm.analysis.page import note as _note
+from dcmmm.analysis.page import paragraph as _p
+from dcmmm.analysis.page import png as _png
+from dcmmm.analysis.page import table as _table
+from dcmmm.analysis.page import time_axis as _time_axis
+from dcmmm.analysis.report_graph import graph_section
 
 METRIC_COLUMNS = ("r2", "rmse", "mape", "scaled_rmse", "median_region_r2")
 MAX_REGIONS = 6
-PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
-           "#8c8c8c", "#ccb974", "#64b5cd")
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1200px; color: #222; line-height: 1.4; padding: 0 1em; }
-h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .2em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
-th { background: #f2f4f8; }
-td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; height: auto; display: block; margin: .8em 0; }
-.note { color: #666; font-style: italic; }
-.summary { background: #f2f4f8; padding: .6em 1em; border-radius: 4px; display: inline-block; }
-.scroll { overflow-x: auto; max-width: 100%; }
-.answer { background: #f7f9fc; border: 1px solid #dde6f3; border-radius: 6px; padding: .2em 1.2em 1em; }
-.answer h3 { margin: 1em 0 .3em; font-size: 1.05em; }
-.answer p, .answer ul { margin: .3em 0; }
-.good { color: #2e7d32; font-weight: 600; }
-.warn { color: #b26a00; font-weight: 600; }
-.bad { color: #c62828; font-weight: 600; }
-"""
-
-
-def _png(fig: Figure) -> str:
-    """<img> tag with the figure as an embedded base64 PNG."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="figure" src="data:image/png;base64,{data}">'
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
-
-
-def _fmt(value) -> str:
-    """A number for a table: NaN/None as an empty cell, 4 significant digits."""
-    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
-        return ""
-    if isinstance(value, float | np.floating):
-        a = abs(value)
-        return f"{value:,.0f}" if a >= 1e4 else f"{value:.4g}"
-    return html.escape(str(value))
-
-
-def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    # a table wider than the page scrolls inside its own box, never the page
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
-            f"</table></div>")
-
-
-def _time_axis(dates: pd.Series) -> np.ndarray:
-    """Dates as datetimes when they parse as such, else as numbers (week ids)."""
-    values = pd.Series(dates)
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy()
-    parsed = pd.to_datetime(values, errors="coerce")
-    if parsed.notna().all():
-        return parsed.to_numpy()
-    return np.arange(len(values))
-
-
-def _p(text: str, cls: str | None = None) -> str:
-    attr = f' class="{cls}"' if cls else ""
-    return f"<p{attr}>{html.escape(text)}</p>"
-
-
 def fit_paragraph(metrics: dict, backtest: pd.DataFrame | None) -> str:
     """How good the fit is, in words: the holdout error against the naive forecasts'."""
     fit = facts.holdout(metrics)
@@ -366,79 +300,6 @@ def curves_figure(curves: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def graph_layers(dag: pd.DataFrame) -> dict:
-    """{channel: layer} of the channels in `dag` (parent, child): a layer is the
-    longest path from a channel without parents, so every edge points right."""
-    nodes = list(dict.fromkeys([*dag["parent"].astype(str), *dag["child"].astype(str)]))
-    parents = {n: set() for n in nodes}
-    for p, c in zip(dag["parent"].astype(str), dag["child"].astype(str)):
-        parents[c].add(p)
-    layer: dict = {}
-    while len(layer) < len(nodes):  # the graph is acyclic (threshold_graph)
-        for n in nodes:
-            if n not in layer and parents[n] <= set(layer):
-                layer[n] = max((layer[p] + 1 for p in parents[n]), default=0)
-    return layer
-
-
-def graph_figure(dag: pd.DataFrame) -> str:
-    """The kept edges left to right in topological order: arrow width for the
-    weight, each arrow labelled with its weight and stability."""
-    layer = graph_layers(dag)
-    columns: dict = {}
-    for n, k in layer.items():
-        columns.setdefault(k, []).append(n)
-    pos = {}
-    for k, members in columns.items():
-        for i, n in enumerate(members):
-            pos[n] = (2.2 * k, -(i - (len(members) - 1) / 2))
-    height = max(len(m) for m in columns.values())
-    fig = Figure(figsize=(2.6 + 2.4 * len(columns), 1.0 + 1.1 * height))
-    ax = fig.subplots()
-    stable = "stability" in dag
-    for row in dag.itertuples(index=False):
-        (x0, y0), (x1, y1) = pos[str(row.parent)], pos[str(row.child)]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(
-            arrowstyle="-|>", color="#555", lw=1 + 5 * min(abs(float(row.weight)), 1.0),
-            shrinkA=30, shrinkB=30, mutation_scale=18))
-        label = f"w {float(row.weight):.2f}"
-        if stable and np.isfinite(float(row.stability)):
-            label += f"\nin {100 * float(row.stability):.0f}% of refits"
-        ax.text(0.5 * (x0 + x1), 0.5 * (y0 + y1), label, fontsize=8, ha="center", va="center",
-                bbox=dict(boxstyle="round", fc="white", ec="#ccc"))
-    for n, (x, y) in pos.items():
-        ax.text(x, y, n, ha="center", va="center", fontsize=10,
-                bbox=dict(boxstyle="round,pad=0.5", fc="#dde6f3", ec=PALETTE[0]))
-    xs = [x for x, _ in pos.values()]
-    ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
-    ax.set_ylim(-height / 2 - 0.2, height / 2 + 0.2)
-    ax.axis("off")
-    return _png(fig)
-
-
-def graph_section(dag: pd.DataFrame, channels: pd.DataFrame) -> str:
-    """The channel graph: what an edge means, the figure and the edge table, or
-    why there is none."""
-    intro = _note("An edge parent → child says that the parent's activity drives the child's "
-                  "(e.g. TV drives searches): switching the parent off also removes the "
-                  "child activity it drove, and the KPI that activity brought counts for the "
-                  "parent (kpi_mediated, KPI units, all weeks). Weight w: child activity per "
-                  "unit of parent activity (both in units of their mean). An edge is kept only "
-                  "when it is found in most bootstrap refits (stability).")
-    if len(dag) == 0:
-        return intro + _note("No edge is kept: every channel's effect is its own (no mediated "
-                             "effects).")
-    table = dag.copy()
-    if "kpi_mediated" in table and "incremental_total" in channels:
-        total = channels.set_index("channel")["incremental_total"]
-        table["share_of_parent_total"] = [
-            m / total.get(p, np.nan) if total.get(p, 0) > 0 else np.nan
-            for p, m in zip(table["parent"], table["kpi_mediated"])]
-    alone = sorted(set(channels["channel"].astype(str)) - set(graph_layers(dag)))
-    return (intro + graph_figure(dag) + _table(table)
-            + (_note("Channels without edges: " + ", ".join(alone)) if alone else ""))
-
-
 def budget_figure(budget: pd.DataFrame) -> str:
     """Current vs optimal window spend per channel."""
     names = budget["channel"].astype(str).to_numpy()
@@ -515,12 +376,3 @@ def write_report(path, *, metrics: dict, predictions: pd.DataFrame,
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def html_page(title: str, sections) -> str:
-    """One self-contained HTML page: the title and (heading, HTML) sections,
-    with the report's styles inline."""
-    body = "".join(f"<h2>{html.escape(name)}</h2>\n{content}\n" for name, content in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n"
-            f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dcmmm.data.panel import DataSpec
 
 logger = logging.getLogger(__name__)
+OUTAGES_SHOWN = 5  # outage runs named in the log line; the rest are counted
 
 NATIONAL = "national"
 """Region label of national data (`DataSpec.region is None`)."""
@@ -323,13 +324,10 @@ def log_summary(
             shown,
             more,
         )
-    for region, first, last, n in outages:
-        logger.info(
-            "KPI outage in region '%s': %d weeks of zero KPI from %s to %s; %s (data.zero_runs=%s)",
-            region,
-            n,
-            first,
-            last,
-            "masked" if zero_runs == "mask" else "kept as zeros",
-            zero_runs,
-        )
+    if outages:  # one line, however many regions (the DMA panel has 13)
+        shown = ", ".join(f"'{r}' {first} to {last} ({n} weeks)"
+                          for r, first, last, n in outages[:OUTAGES_SHOWN])
+        more = f", and {len(outages) - OUTAGES_SHOWN} more" if len(outages) > OUTAGES_SHOWN else ""
+        logger.info("KPI outages (runs of zero KPI) in %d region(s), %s (data.zero_runs=%s): %s%s",
+                    len(outages), "masked" if zero_runs == "mask" else "kept as zeros",
+                    zero_runs, shown, more)

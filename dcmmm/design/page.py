@@ -1,5 +1,5 @@
 """design.html: a design of lift tests in plain words, one self-contained page
-(the report's style and helpers, `dcmmm.analysis.report`)."""
+(the report's style and helpers, `dcmmm.analysis.page`)."""
 
 import html
 from pathlib import Path
@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dcmmm.analysis.report import PALETTE, _fmt, _note, _png, _table, html_page
+from dcmmm.analysis.page import PALETTE, html_page
+from dcmmm.analysis.page import fmt as _fmt
+from dcmmm.analysis.page import note as _note
+from dcmmm.analysis.page import png as _png
+from dcmmm.analysis.page import table as _table
 from dcmmm.fitted import Fitted
 
 ESTIMATOR = (

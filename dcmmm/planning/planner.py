@@ -14,6 +14,7 @@ per shape (the planner page re-uses one Planner for every slider move):
     planner.evaluate(planner.channel_multipliers({"tv": 1.2}))   # what-if
 """
 
+import dataclasses
 import os
 from typing import NamedTuple
 
@@ -127,19 +128,33 @@ class Planner:
                               "or plan.scenario=as_is")
         args = self._arrays(spend, bounds)
         lr0 = first_step(bounds.lower, bounds.upper, ~bounds.fixed)
+        if pspec.scenario not in ("fixed", "target_mroi"):
+            return self._target_roi(pspec, spend, bounds, lr0)
+        start = self._start(pspec)
         if pspec.scenario == "fixed":
             budget = given if pspec.total is None else float(pspec.total)
             check_budget(budget, spend, bounds.lower, bounds.upper)
-            theta, _, alpha, _ = ascend(self.horizon, *args, budget, 0.0, pspec.value, lr0, 1.0,
+            theta, _, alpha, _ = ascend(self.horizon, *args, budget, 0.0, pspec.value, lr0, start,
                                         by_region=pspec.by_region, budgeted=True,
                                         steps=pspec.steps)
-            return self._optimum(theta, spend, alpha, None, pspec)
-        if pspec.scenario == "target_mroi":
+        else:
             theta, _, alpha, _ = ascend(self.horizon, *args, 0.0, pspec.target_mroi, pspec.value,
-                                        lr0, 1.0, by_region=pspec.by_region, budgeted=False,
+                                        lr0, start, by_region=pspec.by_region, budgeted=False,
                                         steps=pspec.steps)
-            return self._optimum(theta, spend, alpha, None, pspec)
-        return self._target_roi(pspec, spend, bounds, lr0)
+        return self._optimum(theta, spend, alpha, None, pspec)
+
+    def _start(self, pspec: PlanSpec):
+        """Where the optimiser starts: the given plan (1) for one multiplier per
+        channel; with `by_region`, the per-channel optimum of the same
+        scenario in every region, so regions refine the channel plan (the
+        best iterate is kept: never worse under the model than it) rather
+        than search from the given plan for another local optimum
+        (docs/design.md, "Forward planning")."""
+        if not pspec.by_region:
+            return 1.0
+        channel = self.optimise(dataclasses.replace(pspec, by_region=False, region_lower=None,
+                                                          region_upper=None))
+        return jnp.asarray(np.tile(channel.multipliers[0], self.n_regions), jnp.float32)
 
     def _arrays(self, spend: np.ndarray, bounds: Bounds) -> tuple:
         return tuple(jnp.asarray(a, jnp.float32) for a in (spend, bounds.lower, bounds.upper))

@@ -1,5 +1,5 @@
 """plan.html: one self-contained page of a plan (figures embedded as PNGs,
-the styles and helpers of `dcmmm.analysis.report`, nothing loaded from
+the styles and helpers of `dcmmm.analysis.page`, nothing loaded from
 outside)."""
 
 import html
@@ -10,7 +10,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from dcmmm.analysis.report import PALETTE, _fmt, _note, _png, _table, _time_axis, html_page
+from dcmmm.analysis.page import PALETTE, fmt, html_page, note, png, time_axis
+from dcmmm.analysis.page import table as table_html
 
 MAX_REGIONS = 20  # regions drawn in the allocation figure (the largest planned spend)
 GIVEN, PLANNED = "#9a9a9a", PALETTE[0]
@@ -52,7 +53,7 @@ def channels_figure(table: pd.DataFrame) -> str:
         ax.set_title(title, fontsize=11)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def frontier_figure(frontier: pd.DataFrame, summary: dict) -> str:
@@ -84,7 +85,7 @@ def frontier_figure(frontier: pd.DataFrame, summary: dict) -> str:
     _thousands(right.xaxis)
     right.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def regions_figure(summary: dict) -> str:
@@ -104,13 +105,13 @@ def regions_figure(summary: dict) -> str:
     ax.set_title(f"Spend per region ({shown})", fontsize=11)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def weekly_figure(summary: dict) -> str:
     """Expected KPI per plan week: baseline, the carry-in, and media of the plan."""
     weeks = pd.DataFrame(summary["expected_kpi"])
-    t = _time_axis(weeks["date"])
+    t = time_axis(weeks["date"])
     fig = Figure(figsize=(12, 3.6))
     ax = fig.subplots()
     base = weeks["baseline"].to_numpy(dtype=float)
@@ -128,7 +129,7 @@ def weekly_figure(summary: dict) -> str:
     _thousands(ax.yaxis)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def headline(summary: dict) -> str:
@@ -137,18 +138,18 @@ def headline(summary: dict) -> str:
     words = (f"For the {summary['plan_weeks']} weeks from {summary['first_week']} to "
              f"{summary['last_week']}, the plan ({summary['scenario'].replace('_', ' ')}"
              f"{', per region' if summary['by_region'] else ''}) spends "
-             f"{_fmt(summary['spend_planned'])} (given plan: {_fmt(summary['spend_given'])}) and is "
-             f"expected to bring {_fmt(summary['incremental_kpi_planned'])} KPI from media, "
-             f"{'+' if lift >= 0 else ''}{_fmt(lift)} against the given plan "
-             f"({_fmt(summary['incremental_kpi_given'])}), counting the carry-over of the "
+             f"{fmt(summary['spend_planned'])} (given plan: {fmt(summary['spend_given'])}) and is "
+             f"expected to bring {fmt(summary['incremental_kpi_planned'])} KPI from media, "
+             f"{'+' if lift >= 0 else ''}{fmt(lift)} against the given plan "
+             f"({fmt(summary['incremental_kpi_given'])}), counting the carry-over of the "
              f"{summary['carryover_weeks']} weeks after the plan. ROI "
-             f"{_fmt(summary['roi_planned'])} (given {_fmt(summary['roi_given'])}), {summary['roi_unit']}.")
+             f"{fmt(summary['roi_planned'])} (given {fmt(summary['roi_given'])}), {summary['roi_unit']}.")
     if summary.get("lift_lo") is not None:
         words += (f" Under the {summary['members']} ensemble members the change ranges "
-                  f"{_fmt(summary['lift_lo'])} to {_fmt(summary['lift_hi'])}; it is a gain under "
-                  f"{_fmt(100 * summary['members_positive'])}% of them.")
+                  f"{fmt(summary['lift_lo'])} to {fmt(summary['lift_hi'])}; it is a gain under "
+                  f"{fmt(100 * summary['members_positive'])}% of them.")
     if summary.get("target_roi") is not None and summary["scenario"] == "target_roi":
-        words += f" Target ROI {_fmt(summary['target_roi'])}: the largest budget that keeps it."
+        words += f" Target ROI {fmt(summary['target_roi'])}: the largest budget that keeps it."
     return f'<p class="summary">{html.escape(words)}</p>'
 
 
@@ -157,21 +158,22 @@ def write_plan_report(path, table: pd.DataFrame, summary: dict, frontier: pd.Dat
     """Write plan.html at `path` from a plan's tables (`dcmmm.planning.tables.Plan`)."""
     channels = _by_channel(table)
     sections = [
-        ("The plan", headline(summary) + channels_figure(table) + _table(channels if "region" in table
-                                                                     else table)),
-        ("Expected KPI per week", weekly_figure(summary) + _note(
+        ("The plan", headline(summary) + channels_figure(table)
+         + table_html(channels if "region" in table else table)),
+        ("Expected KPI per week", weekly_figure(summary) + note(
             f"Baseline plus media, summed over regions. The media of the first weeks include "
-            f"{_fmt(summary['carry_in_kpi'])} KPI carried in from spend before the plan.")),
+            f"{fmt(summary['carry_in_kpi'])} KPI carried in from spend before the plan.")),
         ("Per region", regions_figure(summary) + (
-            _table(table) if "region" in table else _note(
+            table_html(table) if "region" in table else note(
                 "One multiplier per channel (plan.by_region=false): every region's spend on a "
                 "channel moves by the same factor. plan.by_region=true plans each region.")
-            + _table(pd.DataFrame(summary["regions"])))),
+            + table_html(pd.DataFrame(summary["regions"])))),
     ]
     if frontier is not None:
-        sections.append(("Budget frontier", frontier_figure(frontier, summary) + _table(frontier)
-                         + _note("The best plan at each budget (the bounds scale with the "
-                                 "budget); the dashed line keeps the given mix.")))
+        sections.append(("Budget frontier", frontier_figure(frontier, summary)
+                         + table_html(frontier)
+                         + note("The best plan at each budget (the bounds scale with the "
+                                "budget); the dashed line keeps the given mix.")))
     path = Path(path)
     path.write_text(html_page(title, sections), encoding="utf-8")
     return path

@@ -39,7 +39,7 @@ def main(cfg: dict, out_dir: str | Path) -> dict:
                           f"'{run_dir}': choose another hydra.run.dir (a plan never writes there)")
     if (out_dir / PLAN_SUMMARY).exists():
         raise ConfigError(f"'{out_dir}' already holds a plan; choose another hydra.run.dir")
-    _check_spend(run_dir)
+    check_spend(run_dir)
     pspec, path = plan_spec(cfg)
     fitted = load_run(run_dir)
     logger.info("run %s: %d regions x %d weeks to %s, %d channels", run_dir,
@@ -56,7 +56,7 @@ def main(cfg: dict, out_dir: str | Path) -> dict:
     return s
 
 
-def _check_spend(run_dir: Path) -> None:
+def check_spend(run_dir: Path) -> None:
     """ConfigError, before anything is loaded, for a run fitted without spend columns."""
     cfg = rundir.read_json(run_dir / rundir.CONFIG)
     if cfg is None:

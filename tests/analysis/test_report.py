@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcmmm.analysis.report import graph_layers, graph_section, write_report
+from dcmmm.analysis.report import write_report
+from dcmmm.analysis.report_graph import graph_layers, graph_section
 from dcmmm.intervals import INTERVAL_COLUMNS
 from tests.browser import measure, needs_chromium, past_the_page
 

@@ -190,7 +190,8 @@ def test_outage_runs_masked_or_kept(caplog):
     assert not masked.mask[1, 10:14].any() and masked.mask[1, 9] and masked.mask[1, 14]
     assert masked.mask[2, 20:22].all()
     assert masked.missing_cells == {}
-    assert "outage in region 'r1'" in caplog.text
+    assert "KPI outages (runs of zero KPI) in 1 region(s), masked" in caplog.text
+    assert "'r1' 2023-03-13 to 2023-04-03 (4 weeks)" in caplog.text
 
     kept = load_panel(make_spec(zero_runs="keep"), frame)
     assert kept.outages == masked.outages

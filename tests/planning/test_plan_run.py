@@ -70,11 +70,16 @@ def test_plan_py_writes_its_files_and_the_api_gives_the_same(run_dir, tmp_path):
                  tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _fingerprint(run_dir) == before  # the run directory is never written
+    # it ends with its summary: the plan's totals and a line for every channel
+    assert "dcmmm: the plan" in proc.stdout and "plan.html" in proc.stdout
     table = pd.read_csv(out / "plan.csv")
     weekly = pd.read_csv(out / "plan_weekly.csv")
     frontier = pd.read_csv(out / "frontier.csv")
     summary = json.loads((out / "plan_summary.json").read_text())
     assert list(table.columns) == PLAN_COLUMNS and list(weekly.columns) == WEEKLY
+    closing = proc.stdout[proc.stdout.index("dcmmm: the plan"):].splitlines()
+    for channel in table["channel"]:
+        assert any(line.split()[:1] == [channel] for line in closing), channel
     assert len(weekly) == 10 * 4 * 5 and len(frontier) == 16
     assert summary["plan_weeks"] == 10 and summary["scenario"] == "fixed"
     assert weekly["spend"].sum() == pytest.approx(summary["spend_planned"], rel=1e-9)
@@ -107,6 +112,7 @@ def test_a_plan_file_and_a_budget_sweep(run_dir, plan_file, tmp_path):
     proc = _plan(["-m", f"run={run_dir}", f"plan.path={plan_file}", "plan.by_region=true",
                   "plan.total=25000,40000", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count(": fixed, spend ") == 2  # one line per job
     given = pd.read_csv(plan_file)
     spend = given[[c for c in given.columns if c.endswith("_spend")]].to_numpy().sum()
     for job, total in (("0", 25000.0), ("1", 40000.0)):
