@@ -17,7 +17,9 @@ PINNED = Path(__file__).resolve().parent / "pinned"
 # The channel-graph defaults of issue 17 changed the learned graph on purpose;
 # these keys restore the graph learning the pinned values were recorded with.
 GRAPH_BEFORE = ["model.graph.sign=any", "model.graph.shared_plan=keep", "model.graph.floor=0",
-                "model.graph.resamples=0", "model.graph.l1=0.01"]
+                "model.graph.resamples=0", "model.graph.l1=0.01",
+                # issue 20's profile of each channel's effect only adds columns; not pinned
+                "evidence.steps=0"]
 
 # name -> Hydra overrides of one run
 RUNS = {

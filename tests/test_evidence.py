@@ -108,3 +108,22 @@ def test_a_hold_short_of_its_target_is_carried_there_as_a_quadratic(nats, achiev
     coverage = pd.DataFrame({"channel": ["a"], "range_covered": [1.0]})
     profile = {"nats": [nats], "achieved": [achieved]}
     assert roi_basis(profile, coverage, 2.0, 0.25) == [basis]
+
+
+def test_a_run_writes_its_profile_and_each_channels_basis(tmp_path):
+    """train's run with a (short) profile: evidence.json, and channels.csv's
+    roi_basis with the profile's columns; load_run reads the profile back."""
+    from omegaconf import OmegaConf
+
+    import dcmmm
+    from dcmmm.run import main as run_main
+    from tests.test_run import TINY, _compose
+
+    run_dir = tmp_path / "run"
+    run_main(OmegaConf.to_container(_compose([*TINY, "evidence.steps=5"]), resolve=True), run_dir)
+    channels = pd.read_csv(run_dir / "channels.csv")
+    assert set(channels["roi_basis"]) <= {"measured", "extrapolated", "calibrated", "prior"}
+    for col in ("profile_nats_low", "profile_nats_high", "profile_roi_lo", "profile_roi_hi"):
+        assert col in channels and channels[col].notna().all(), col
+    assert (run_dir / "evidence.json").exists()
+    assert dcmmm.load_run(run_dir).evidence is not None

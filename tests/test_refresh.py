@@ -45,7 +45,8 @@ def _cfg(files, name, *extra):
         f"data.channels={lst(keys['channels'])}", f"data.spend={lst(keys['spend'])}",
         f"data.controls={lst(keys['controls'])}", "model.dynamics.hidden=4",
         "model.baseline.knot_weeks=6", "train.max_steps=100", "train.steps_per_call=25",
-        "train.patience=100", "train.refit_steps=25", "train.progress=false", *extra]),
+        "train.patience=100", "train.refit_steps=25", "train.progress=false",
+        "evidence.steps=0", *extra]),
         resolve=True)
 
 

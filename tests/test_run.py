@@ -19,7 +19,8 @@ CONF = ROOT / "conf"
 GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "priors", "evidence",
           "refresh", "validate"]
 TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
-        "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1"]
+        "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1",
+        "evidence.steps=0"]  # the ROI profile is tested in tests/test_evidence.py
 
 
 def _compose(overrides):
