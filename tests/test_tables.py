@@ -13,6 +13,7 @@ from dcmmm.analysis.curves import response_curves
 from dcmmm.analysis.effects import incremental_effects
 from dcmmm.analysis.metrics import fit_metrics
 from dcmmm.analysis.plans import plan_prediction
+from dcmmm.evidence import evidence_table
 from dcmmm.refresh import Continuation, Previous
 from dcmmm.specs import EnsembleSpec
 from dcmmm.tables import (
@@ -141,7 +142,11 @@ def test_channel_table(problem, effects):
 
 def test_channels_and_window_tables(problem, ensemble):
     channels, window = channels_tables(problem, BSPEC)
-    pd.testing.assert_frame_equal(channels, channel_table(problem))
+    plain = channel_table(problem)  # then how each ROI is known (dcmmm.evidence)
+    pd.testing.assert_frame_equal(channels[list(plain.columns)], plain)
+    evidence = evidence_table(problem)
+    assert list(channels.columns) == [*plain.columns, *evidence.columns[1:]]
+    pd.testing.assert_frame_equal(channels[list(evidence.columns)], evidence)
     late = np.arange(T) >= T - 20
     np.testing.assert_allclose(window["spend"], problem.panel.spend[:, late].sum(axis=(0, 1)))
     inc = incremental_effects(problem, weeks=late)
