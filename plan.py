@@ -23,8 +23,8 @@ def main(cfg: DictConfig) -> None:
     logging.getLogger("jax").setLevel(logging.WARNING)  # which backends it could not start
     # reading the run restores its final checkpoint: the "resuming" line is training's
     logging.getLogger("dcmmm.train.checkpoint").setLevel(logging.WARNING)
+    from dcmmm.errors import user_error
     from dcmmm.planning.run import main as plan_main
-    from dcmmm.planning.run import user_error
 
     out_dir = HydraConfig.get().runtime.output_dir
     try:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 def main(cfg: DictConfig) -> None:
     from dcmmm.analysis.summary import run_summary
     from dcmmm.config_keys import check_value
-    from dcmmm.errors import ConfigError, DataError, TrainingError
+    from dcmmm.errors import TrainingError, user_error
     from dcmmm.logs import quiet_libraries
     from dcmmm.run import main as run_main
     from dcmmm.rundir import process_dir, read_tables
@@ -32,19 +32,15 @@ def main(cfg: DictConfig) -> None:
         with quiet_libraries(check_value("log_level", plain.get("log_level", "WARNING")),
                              hydra_cfg.verbose):
             run_main(plain, run_dir)
-    except (DataError, ConfigError) as err:
-        print(f"dcmmm: error: {err}", file=sys.stderr)
-        sys.exit(2)
     except TrainingError as err:
         print(f"dcmmm: error: {err}", file=sys.stderr)
         sys.exit(3)
-    except Exception as err:  # noqa: BLE001
-        from omegaconf.errors import MissingMandatoryValue
-
-        if isinstance(err, MissingMandatoryValue):
-            print(f"dcmmm: error: missing required config value: {err.full_key}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
+        message = user_error(err)
+        if message is None:
+            raise
+        print(f"dcmmm: error: {message}", file=sys.stderr)
+        sys.exit(2)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return  # the sweep's summary, one line per job, closes it (conf/config.yaml's callback)
     # the files this process wrote, with the report's path as short as the working directory allows

@@ -170,20 +170,23 @@ def run_spec_for(cfg: dict, panel: Panel) -> RunSpec:
     return spec
 
 
+def group_spec(cfg: dict, cls, prefix: str):
+    """The frozen dataclass `cls` from the keys `prefix + field` of each of its
+    fields, each checked by its `KEYS` rule (`read`); absent keys keep the
+    dataclass's defaults."""
+    default = cls()
+    return cls(**{field.name: read(cfg, f"{prefix}{field.name}", getattr(default, field.name))
+                  for field in dataclasses.fields(cls)})
+
+
 def ensemble_spec(cfg: dict) -> EnsembleSpec:
     """The `model.ensemble_*` keys (absent keys: a single fit)."""
-    default = EnsembleSpec()
-    return EnsembleSpec(**{field.name: read(cfg, f"model.ensemble_{field.name}",
-                                            getattr(default, field.name))
-                           for field in dataclasses.fields(EnsembleSpec)})
+    return group_spec(cfg, EnsembleSpec, "model.ensemble_")
 
 
 def evidence_spec(cfg: dict) -> EvidenceSpec:
     """The `evidence` group (absent keys: EvidenceSpec's defaults)."""
-    default = EvidenceSpec()
-    return EvidenceSpec(**{field.name: read(cfg, f"evidence.{field.name}",
-                                            getattr(default, field.name))
-                           for field in dataclasses.fields(EvidenceSpec)})
+    return group_spec(cfg, EvidenceSpec, "evidence.")
 
 
 def mesh_spec(cfg: dict) -> MeshSpec:
@@ -224,9 +227,7 @@ def validate_spec(cfg: dict) -> ValidateSpec:
 
 def budget_spec(cfg: dict) -> BudgetSpec:
     """The `budget` group (absent keys: BudgetSpec's defaults)."""
-    default = BudgetSpec()
-    return BudgetSpec(**{field.name: read(cfg, f"budget.{field.name}", getattr(default, field.name))
-                         for field in dataclasses.fields(BudgetSpec)})
+    return group_spec(cfg, BudgetSpec, "budget.")
 
 
 def check_plan_config(cfg: dict) -> None:
@@ -240,9 +241,7 @@ def check_plan_config(cfg: dict) -> None:
 def plan_spec(cfg: dict) -> tuple[PlanSpec, str | None]:
     """(the `plan` group as a PlanSpec, `plan.path` or None); absent keys take
     PlanSpec's defaults."""
-    default = PlanSpec()
-    spec = PlanSpec(**{field.name: read(cfg, f"plan.{field.name}", getattr(default, field.name))
-                       for field in dataclasses.fields(PlanSpec)})
+    spec = group_spec(cfg, PlanSpec, "plan.")
     return spec, read(cfg, "plan.path", None)
 
 

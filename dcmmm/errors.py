@@ -2,8 +2,11 @@
 
 `DataError` is raised for every problem with the input data, `ConfigError` for
 an invalid configuration. Messages name the column, region, value or key at
-fault; `train.py` prints them as one line and exits with code 2.
+fault; the entry points (`train.py`, `plan.py`, `design.py`) print them as one
+line (`user_error`) and exit with code 2.
 """
+
+from omegaconf.errors import MissingMandatoryValue
 
 
 class DataError(ValueError):
@@ -16,3 +19,13 @@ class ConfigError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training could not finish (non-finite loss); names the last good checkpoint."""
+
+
+def user_error(err: Exception) -> str | None:
+    """The one line an entry point shows for a user's mistake (bad data, a bad
+    or missing config value), or None for a bug (its traceback is shown)."""
+    if isinstance(err, DataError | ConfigError):
+        return str(err)
+    if isinstance(err, MissingMandatoryValue):
+        return f"missing required config value: {err.full_key}"
+    return None

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dcmmm import rundir
-from dcmmm.config import check_keys
+from dcmmm.config import check_keys, group_spec
 from dcmmm.config_keys import read
 from dcmmm.design.page import write_design_page
 from dcmmm.design.propose import DesignSpec, propose
@@ -36,10 +36,7 @@ DESIGN_CSV, DESIGN_JSON, DESIGN_HTML = "design.csv", "design.json", "design.html
 
 def design_spec(cfg: dict) -> DesignSpec:
     """The `design` group (absent keys: DesignSpec's defaults)."""
-    default = DesignSpec()
-    return DesignSpec(**{field.name: read(cfg, f"design.{field.name}",
-                                          getattr(default, field.name))
-                         for field in dataclasses.fields(DesignSpec)})
+    return group_spec(cfg, DesignSpec, "design.")
 
 
 def check_design_config(cfg: dict) -> None:

@@ -8,12 +8,10 @@ inside it, and a directory that holds a finished plan is never written again.
 import logging
 from pathlib import Path
 
-from omegaconf.errors import MissingMandatoryValue
-
 from dcmmm import rundir
 from dcmmm.config import check_plan_config, plan_spec
 from dcmmm.config_keys import read
-from dcmmm.errors import ConfigError, DataError
+from dcmmm.errors import ConfigError
 from dcmmm.loaded import load_run
 from dcmmm.planning.report import write_plan_report
 from dcmmm.planning.tables import Plan, plan
@@ -79,12 +77,3 @@ def write_plan(out_dir: Path, result: Plan, title: str) -> None:
         result.frontier.to_csv(out_dir / FRONTIER, index=False, na_rep="")
     write_plan_report(out_dir / PLAN_REPORT, result.table, result.summary, result.frontier, title)
     rundir.write_json(out_dir / PLAN_SUMMARY, rundir.clean(result.summary))
-
-
-def user_error(err: Exception) -> str | None:
-    """The one line to show for a user's mistake, or None for a bug."""
-    if isinstance(err, DataError | ConfigError):
-        return str(err)
-    if isinstance(err, MissingMandatoryValue):
-        return f"missing required config value: {err.full_key}"
-    return None
