@@ -261,7 +261,8 @@ def basis_note(channels: pd.DataFrame) -> str:
         return _note("Every channel's effect is pinned by the data, lift tests or priors "
                      "(roi_basis: measured, calibrated or prior).")
     return ('<p class="summary">' + html.escape(
-        f"The ROI of {', '.join(guessed)} is an extrapolation: the data cannot tell it within "
+        f"The {'ROI' if facts.has_spend(channels) else 'effect'} of {', '.join(guessed)} is an "
+        "extrapolation: the data cannot tell it within "
         "the tolerance (roi_basis = extrapolated; the profile columns show what fits equally "
         "well). A lift test can: python design.py run=<this run directory>.") + "</p>")
 

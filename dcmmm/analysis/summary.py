@@ -187,8 +187,9 @@ def basis_line(channels: pd.DataFrame) -> str | None:
                if b == "extrapolated"]
     if not guessed:
         return "How each ROI is known: the data, tests or priors pin every channel's (roi_basis)."
-    return (f"ROI extrapolated, not measured (roi_basis): {', '.join(guessed)}: the data cannot "
-            "tell it. python design.py run=<this run> designs the lift test that can.")
+    what = "ROI" if has_spend(channels) else "Effect (incremental KPI; no spend, so no ROI)"
+    return (f"{what} extrapolated, not measured (roi_basis): {', '.join(guessed)}: the data "
+            "cannot tell it. python design.py run=<this run> designs the lift test that can.")
 
 
 def graph_line(dag: pd.DataFrame | None, channels: pd.DataFrame) -> str:

@@ -164,3 +164,11 @@ def test_the_summary_names_the_channels_whose_roi_is_extrapolated():
     pinned = flat(run_summary(RunTables(metrics(), table.assign(roi_basis="measured"), DAG)))
     assert "pin every channel's" in pinned and "extrapolated" not in pinned
     assert "roi_basis" not in flat(run_summary(RunTables(metrics(), channels(), DAG)))
+
+
+def test_without_spend_the_basis_speaks_of_the_effect_not_an_roi():
+    table = channels().assign(roi_basis=["measured", "extrapolated", "calibrated"],
+                              roi=float("nan"))
+    text = flat(run_summary(RunTables(metrics(), table, DAG)))
+    assert "Effect (incremental KPI; no spend, so no ROI) extrapolated, not measured" in text
+    assert "ROI extrapolated" not in text
