@@ -50,7 +50,7 @@ def check_config(cfg: dict) -> None:
     check_keys(cfg)
     mesh_spec(cfg)
     backtest = read(cfg, "validate.mode", "holdout") == "backtest"
-    ensemble = read(cfg, "model.ensemble_size", 1) > 1
+    ensemble = (read(cfg, "model.ensemble_size", 1) or 1) > 1  # asked for; null: see ensemble_size
     if read(cfg, "refresh.from", None) and (backtest or ensemble):
         raise ConfigError("refresh.from continues one fit: set model.ensemble_size=1 and "
                           "validate=holdout (ensembles and backtests of a refresh are not built yet)")
@@ -133,6 +133,7 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
         graph_own_spend=has_spend,
         graph_floor=read(cfg, "model.graph.floor", 0.0),
         calibration_weight=read(cfg, "calibration.weight", LossSpec.calibration_weight),
+        media_shrinkage=read(cfg, "model.media_shrinkage", LossSpec.media_shrinkage),
     )
     train = TrainSpec(
         max_steps=read(cfg, "train.max_steps"),
@@ -179,9 +180,26 @@ def group_spec(cfg: dict, cls, prefix: str):
                   for field in dataclasses.fields(cls)})
 
 
+DEFAULT_MEMBERS = 9  # an 80% interval from the members' range (README, "Ensembles")
+
+
+def ensemble_size(cfg: dict) -> int:
+    """Members of the run: `model.ensemble_size`, or where it is null (the
+    default) DEFAULT_MEMBERS for a fit and 1 for a backtest or a refresh,
+    which fit one model (README, "Ensembles: intervals on every number")."""
+    size = read(cfg, "model.ensemble_size", 1)
+    if size is not None:
+        return size
+    one_fit = (read(cfg, "validate.mode", "holdout") == "backtest"
+               or read(cfg, "refresh.from", None) is not None)
+    return 1 if one_fit else DEFAULT_MEMBERS
+
+
 def ensemble_spec(cfg: dict) -> EnsembleSpec:
-    """The `model.ensemble_*` keys (absent keys: a single fit)."""
-    return group_spec(cfg, EnsembleSpec, "model.ensemble_")
+    """The `model.ensemble_*` keys (absent keys: a single fit; the size from
+    `ensemble_size`)."""
+    spec = group_spec(cfg, EnsembleSpec, "model.ensemble_")
+    return dataclasses.replace(spec, size=ensemble_size(cfg))
 
 
 def evidence_spec(cfg: dict) -> EvidenceSpec:

@@ -99,9 +99,23 @@ def one_seed(scenario: str, seed: int, out: Path, extra, design_extra) -> dict:
         "max_abs_err_calibrated": float(real["err_calibrated"].abs().max()),
         "null_roi_over_mean_true": (float(table.loc[null, "roi"].iloc[0] / mean_true)
                                     if null.any() else None),
+        **interval_checks(table),
         "fit_seconds": round(fit_seconds, 1), "calibrated_seconds": round(calibrated_seconds, 1)}
     print(json.dumps(summary), flush=True)
     return summary
+
+
+def interval_checks(table: pd.DataFrame) -> dict:
+    """With an ensemble (roi_lo, roi_hi): how many channels' intervals hold
+    the true ROI (of how many), and whether the null channel's reaches 0."""
+    if "roi_lo" not in table:
+        return {}
+    covered = (table["roi_lo"] <= table["true_roi"]) & (table["true_roi"] <= table["roi_hi"])
+    null = table["true_roi"] == 0
+    return {"covered": int(covered.sum()), "pairs": int(len(table)),
+            "not_covered": list(table.loc[~covered, "channel"]),
+            "null_interval_reaches_0": (bool((table.loc[null, "roi_lo"] <= 0).all())
+                                        if null.any() else None)}
 
 
 def flighted_channels(world) -> list[str]:

@@ -44,7 +44,8 @@ def fitted_run(out: Path, seed: int) -> Path:
     run_dir = out / f"geo_{seed}"
     if not (run_dir / "metrics.json").exists():
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"seed={seed}", "train.progress=false"])
+            cfg = compose(config_name="config", overrides=[f"seed={seed}", "train.progress=false",
+                                                               "model.ensemble_size=1"])
         run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
     return run_dir
 

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def compose_cfg(overrides):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+        # one fit unless the overrides ask for an ensemble (the default run is one of 9)
+        cfg = compose(config_name="config", overrides=["model.ensemble_size=1", *overrides])
     return OmegaConf.to_container(cfg, resolve=True)
 
 

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def compose_cfg(overrides):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return OmegaConf.to_container(compose(config_name="config", overrides=overrides),
+        # one fit, as a refresh continues one (the default run is an ensemble of 9)
+        return OmegaConf.to_container(compose(config_name="config",
+                                              overrides=["model.ensemble_size=1", *overrides]),
                                       resolve=True)
 
 

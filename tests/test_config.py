@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from dcmmm.analysis.budget import BudgetSpec
 from dcmmm.config import (
+    DEFAULT_MEMBERS,
     budget_spec,
     check_config,
     check_plan_config,
@@ -53,7 +54,7 @@ ZERO_IS_VALID = {
     "train.checkpoint_every": "only the final checkpoint", "train.refit_steps": "no phase 2",
     "train.replica_threads": "one program per core", "mesh.process_id": "the first process",
     "budget.lower": "a channel may be switched off", "calibration.weight": "tests ignored",
-    "model.graph.floor": "no floor on own activity",
+    "model.graph.floor": "no floor on own activity", "model.media_shrinkage": "no price on credit",
     "model.graph.resamples": "no stability selection", "model.graph.stability": "every edge kept",
     "plan.lower": "a channel may be switched off",
     "plan.target_mroi": "spend until the next unit of money brings nothing",
@@ -194,8 +195,10 @@ def test_spec_defaults_are_the_yaml_defaults():
     assert with_spend.model == ModelSpec(3, 2)  # own activity from spend instead
     assert with_spend.loss == LossSpec(graph_own_spend=True)
     assert spec.train == TrainSpec()
-    assert (spec.graph, spec.ensemble, spec.mesh) == (GraphSpec(), EnsembleSpec(), MeshSpec())
-    assert spec == RunSpec(ModelSpec(3, 2, graph_plan=True))
+    # the default run is an ensemble (model.ensemble_size: null = DEFAULT_MEMBERS for a fit)
+    members = EnsembleSpec(size=DEFAULT_MEMBERS)
+    assert (spec.graph, spec.ensemble, spec.mesh) == (GraphSpec(), members, MeshSpec())
+    assert spec == RunSpec(ModelSpec(3, 2, graph_plan=True), ensemble=members)
     assert budget_spec(cfg) == BudgetSpec()
     assert plan_spec(OmegaConf.to_container(_compose_plan(PLAN), resolve=True)) == (PlanSpec(), None)
     design = OmegaConf.to_container(_compose_plan(PLAN, "design"), resolve=True)
@@ -203,5 +206,6 @@ def test_spec_defaults_are_the_yaml_defaults():
     assert validate_spec(cfg) == ValidateSpec()
     backtest = OmegaConf.to_container(_compose(["validate=backtest"]), resolve=True)
     assert validate_spec(backtest) == ValidateSpec("backtest")
+    assert run_spec(backtest, 3, 2, ("a", "b", "c")).ensemble == EnsembleSpec()  # one fit per fold
     csv = OmegaConf.to_container(_compose(CSV), resolve=True)
     assert data_spec(csv, cfg["train"]["val_weeks"]) == DataSpec("y", ("a",), path="x.csv")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from dcmmm.config import run_spec
+from dcmmm.config import DEFAULT_MEMBERS, check_config, ensemble_size, ensemble_spec, run_spec
 from dcmmm.ensemble import (
     achieved_level,
     bootstrap_weights,
@@ -155,3 +155,16 @@ def test_zero_tests_reject_a_channel_that_drives_the_kpi_and_not_one_that_does_n
     # channel a drives y: removing it predicts the validation weeks worse; b and c do not
     assert zero["plausible"] == [False, True, True], zero
     assert zero["t"][0] > zero["critical"] > max(zero["t"][1:]), zero
+
+
+@pytest.mark.parametrize("overrides, members", [
+    ([], DEFAULT_MEMBERS),  # the default run: an ensemble
+    (["validate=backtest"], 1),  # a backtest fits one model per fold
+    (["refresh.from=/some/run"], 1),  # a refresh continues one fit
+    (["model.ensemble_size=1"], 1),
+    (["model.ensemble_size=4"], 4),
+])
+def test_the_default_run_is_an_ensemble_and_a_backtest_or_refresh_one_fit(overrides, members):
+    cfg = OmegaConf.to_container(_compose(overrides), resolve=True)
+    assert ensemble_size(cfg) == members and ensemble_spec(cfg).size == members
+    check_config(cfg)  # the default never asks for what a backtest or refresh cannot do

@@ -32,7 +32,7 @@ def test_any_table_fits_cleanly_or_raises_a_data_error(case):
             f"data.controls={listing(spec.controls)}", f"data.holdout_weeks={spec.holdout_weeks}",
             f"data.zero_runs={spec.zero_runs}", "train.val_weeks=2", "train.max_steps=2",
             "train.steps_per_call=1", "train.refit_steps=1", "model.dynamics.hidden=2",
-            "train.progress=false",
+            "train.progress=false", "model.ensemble_size=1",
             f"data.region={spec.region or 'null'}",
             f"data.spend={listing(spec.spend) if spec.spend else 'null'}",
         ]

@@ -15,7 +15,9 @@ from tests.test_run import CONF
 def _fit(run_dir, overrides):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["data.scenario=geo", "seed=0",
-                                                       "train.progress=false", "evidence.steps=0", *overrides])
+                                                       "train.progress=false", "evidence.steps=0",
+                                                       "model.ensemble_size=1",
+                                                       *overrides])
     metrics = run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
     truth = json.loads((run_dir / "data" / "truth.json").read_text())
     table = recovery_table(pd.read_csv(run_dir / "channels.csv"), truth)
@@ -49,7 +51,9 @@ def test_lift_tests_fix_a_collinear_pair(tmp_path):
     def errors(run_dir, overrides):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(config_name="config", overrides=["data.scenario=collinear", "seed=0",
-                                                           "train.progress=false", "evidence.steps=0", *overrides])
+                                                           "train.progress=false", "evidence.steps=0",
+                                                       "model.ensemble_size=1",
+                                                       *overrides])
         run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
         truth = json.loads((run_dir / "data" / "truth.json").read_text())
         table = recovery_table(pd.read_csv(run_dir / "channels.csv"), truth).set_index("channel")
@@ -70,7 +74,9 @@ def _graph_fit(run_dir, scenario, overrides):
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"data.scenario={scenario}", "seed=0",
-                                                       "train.progress=false", "evidence.steps=0", *overrides])
+                                                       "train.progress=false", "evidence.steps=0",
+                                                       "model.ensemble_size=1",
+                                                       *overrides])
     run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
     truth = json.loads((run_dir / "data" / "truth.json").read_text())
     channels = pd.read_csv(run_dir / "channels.csv")

@@ -46,7 +46,7 @@ def _cfg(files, name, *extra):
         f"data.controls={lst(keys['controls'])}", "model.dynamics.hidden=4",
         "model.baseline.knot_weeks=6", "train.max_steps=100", "train.steps_per_call=25",
         "train.patience=100", "train.refit_steps=25", "train.progress=false",
-        "evidence.steps=0", *extra]),
+        "evidence.steps=0", "model.ensemble_size=1", *extra]),
         resolve=True)
 
 
@@ -147,3 +147,15 @@ def test_a_refresh_needs_a_finished_run_and_its_weeks_first(files, old_run, tmp_
         main(_cfg(files, "new.csv", f"refresh.from={tmp_path}"), tmp_path / "run")
     with pytest.raises(DataError, match="must begin with the finished run's 60 weeks"):
         main(_cfg(files, "shifted.csv", f"refresh.from={old_run}"), tmp_path / "run2")
+
+
+def test_a_default_refresh_of_an_ensemble_run_continues_one_fit(files, tmp_path):
+    # the default run is an ensemble; refreshing it (model.ensemble_size left at its default,
+    # null) continues member 0, the run's point estimates, as one fit
+    ensemble = tmp_path / "ensemble"
+    main(_cfg(files, "old.csv", "model.ensemble_size=2", "train.max_steps=25"), ensemble)
+    cfg = _cfg(files, "new.csv", f"refresh.from={ensemble}", "model.ensemble_size=null",
+               "train.max_steps=25")
+    metrics = main(cfg, tmp_path / "refresh")
+    assert "ensemble" not in metrics and "refresh" in metrics
+    assert not (tmp_path / "refresh" / "ensemble").exists()

@@ -20,7 +20,8 @@ from tests.test_run import ROOT, TINY, _compose
 
 LONG = ["data.n_regions=4", "data.n_weeks=60", "model.dynamics.hidden=2", "train.progress=false",
         "train.max_steps=1000", "train.patience=1000", "train.steps_per_call=10",
-        "train.refit_steps=100", "train.checkpoint_every=100", "evidence.steps=0"]
+        "train.refit_steps=100", "train.checkpoint_every=100", "evidence.steps=0",
+        "model.ensemble_size=1"]
 
 
 def _run(tmp_path, name, overrides):

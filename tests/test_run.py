@@ -20,7 +20,8 @@ GROUPS = ["data", "model", "optim", "train", "mesh", "budget", "calibration", "p
           "refresh", "validate"]
 TINY = ["data.n_regions=4", "data.n_weeks=60", "train.max_steps=2", "train.steps_per_call=1",
         "model.dynamics.hidden=2", "train.progress=false", "train.refit_steps=1",
-        "evidence.steps=0"]  # the ROI profile is tested in tests/test_evidence.py
+        "evidence.steps=0",  # the ROI profile is tested in tests/test_evidence.py
+        "model.ensemble_size=1"]  # one fit (the default is an ensemble): tests/test_ensemble.py
 
 
 def _compose(overrides):

@@ -39,8 +39,10 @@ def _sentence(test: dict, level: float) -> str:
             f"{test['weeks']} weeks, {test['start']} to {test['end']}{cool}. The model expects "
             f"these regions to lose {_fmt(test['expected_lift'])} KPI{spread}; the test "
             f"measures it with a standard error of {_fmt(test['lift_se'])} (the model's residual "
-            f"noise), so it excludes zero with probability {100 * test['power']:.0f}% at the "
-            f"{100 * level:.0f}% level.{shrink} Computed on the weeks "
+            f"noise), {100 * test['relative_se']:.0f}% of the lift, so it measures the ROI to "
+            f"±{100 * test['relative_se']:.0f}% and excludes zero with probability "
+            f"{100 * test['power']:.0f}% at the {100 * level:.0f}% level.{shrink} Computed on "
+            f"the weeks "
             f"{test['evaluated_on'][0]} to {test['evaluated_on'][1]} of the data.")
 
 
@@ -76,7 +78,8 @@ def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
         "channel": t["channel"], "regions": len(t["treatment"]), "start": t["start"],
         "end": t["end"], "measure_end": t["measure_end"], "expected_lift": t["expected_lift"],
         "expected_lift_lo": t["expected_lift_lo"], "expected_lift_hi": t["expected_lift_hi"],
-        "lift_se": t["lift_se"], "power": t["power"], "roi": t["roi"],
+        "lift_se": t["lift_se"], "relative_se": t["relative_se"], "power": t["power"],
+        "roi": t["roi"],
         "roi_sd_now": t["roi_sd_now"], "roi_sd_after": t["roi_sd_after"],
         "balance_smd": t["balance"]["smd"], "balance_corr": t["balance"]["corr"]}
         for t in tests])

@@ -11,9 +11,15 @@ For each channel to test (the one named, or up to `max_tests` channels whose
   `start`), or, `retrospective`, in that window of the data (what the
   generator simulates);
 - **regions**: the fewest treatment regions (one drawn per stratum of the
-  pre-period KPI, `dcmmm.design.groups`) whose power to exclude zero reaches
-  `power`, at most an equal share of the regions per test and control
-  group; the control regions are those in no test;
+  pre-period KPI, `dcmmm.design.groups`) that measure the lift to
+  `precision` (its standard error over the lift: the relative precision of
+  the ROI the test gives, `dcmmm.design.power.interval_shrinkage`) and
+  whose power to exclude zero reaches `power`, at most an equal share of
+  the regions per test and control group (where neither is reached, the
+  whole share); the control regions are those in no test. The lift they
+  are sized for is the smallest of the fit's and the ensemble members'
+  (`sizing_lift`): a fit that overstates a channel would otherwise size a
+  test too small to see the truth;
 - **what it should show**: the expected lift under the fit and each ensemble
   member, its standard error from the residual noise and its power
   (`dcmmm.design.power`), and how much the channel's ROI interval should
@@ -53,6 +59,7 @@ class DesignSpec:
     weeks: int = 8
     cooldown: int | None = None
     regions: int | None = None
+    precision: float = 0.1
     power: float = 0.8
     level: float = 0.95
     start: str | None = None
@@ -140,6 +147,20 @@ def start_offset(fitted: Fitted, dspec: DesignSpec, window: int) -> int:
     return labels.index(text)
 
 
+def sizing_lift(lifts: np.ndarray, treatment) -> float:
+    """The lift a test of the `treatment` regions is sized for: the smallest
+    of the fit's (member 0) and the ensemble members' expected lifts (lifts
+    [members, R]; a single fit: its own)."""
+    return float(np.min(lifts[:, np.asarray(treatment, int)].sum(axis=1)))
+
+
+def sized_enough(lift: float, se: float, dspec: DesignSpec) -> bool:
+    """Does a test with expected `lift` and standard error `se` measure the
+    lift to `dspec.precision` and exclude zero with `dspec.power`?"""
+    precise = lift > 0 and se <= dspec.precision * lift
+    return precise and power.power(lift, se, dspec.level) >= dspec.power
+
+
 def _member_interval(values: np.ndarray, level: float) -> tuple[float, float]:
     if values.shape[0] < 2:
         return float("nan"), float("nan")
@@ -214,9 +235,8 @@ def propose(fitted: Fitted, channels: pd.DataFrame, dspec: DesignSpec) -> dict:
             treatment = groups.assign(y_pre, pool, n, rng, dspec.draws)
             control = np.setdiff1d(pool, treatment)
             se = power.standard_error(adjusted, sigma2, treatment, control, n_measured, n_pre,
-                               dspec.baseline_weeks)["se"]
-            expected = float(lifts[0, treatment].sum())
-            if power.power(expected, se, dspec.level) >= dspec.power:
+                                      dspec.baseline_weeks)["se"]
+            if sized_enough(sizing_lift(lifts, treatment), se, dspec):
                 break
         taken |= set(treatment.tolist())
         tests.append({"channel": name, "channel_index": c, "treatment": treatment,
@@ -256,6 +276,8 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
             "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,
             "lift_se": se, "lift_se_placebo": precision["placebo"],
             "lift_se_white_noise": precision["white"], "control_ratio": precision["beta"],
+            "relative_se": se / abs(expected) if expected != 0 else float("inf"),
+            "sizing_lift": sizing_lift(t["lifts"], treat),
             "power": power.power(expected, se, dspec.level),
             "power_at_lo": power.power(lo, se, dspec.level) if np.isfinite(lo) else float("nan"),
             "level": dspec.level, "roi": roi, "roi_sd_now": sd_now, "roi_sd_after": sd_after,

@@ -27,7 +27,8 @@ def test_rows(tests: list[dict]) -> pd.DataFrame:
         rows.append({"channel": t["channel"], "regions": str(len(t["treatment"])),
                      "weeks": f"{t['start']}..{t['end']} +{t['cooldown_weeks']}",
                      "expected lift": number(t["expected_lift"]) + spread,
-                     "se": number(t["lift_se"]), "power": percent(t["power"]),
+                     "se": number(t["lift_se"]), "se/lift": percent(t["relative_se"]),
+                     "power": percent(t["power"]),
                      "ROI sd now -> after": f"{_sd(t.get('roi_sd_now'))} -> "
                                             f"{_sd(t.get('roi_sd_after'))}"})
     return pd.DataFrame(rows)
@@ -44,14 +45,19 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
                    f"{len(record['control'])} regions are the control group."),
              "", text_table(test_rows(tests)),
              _wrap(f"expected lift: KPI the treatment regions should lose (ensemble spread in "
-                   f"brackets); se: its standard error from the residual noise; power: chance "
-                   f"to exclude zero at the {percent(level)} level; ROI sd: what the run knows "
-                   "of the ROI now and after the test.")]
-    weak = [t["channel"] for t in tests if t["power"] < record["settings"]["power"]]
+                   f"brackets); se: its standard error from the residual noise; se/lift: how "
+                   f"precisely the test measures the ROI; power: chance to exclude zero at the "
+                   f"{percent(level)} level; ROI sd: what the run knows of the ROI now and after "
+                   "the test.")]
+    settings = record["settings"]
+    weak = [t["channel"] for t in tests if t["power"] < settings["power"]
+            or t["relative_se"] > settings.get("precision", float("inf"))]
     if weak:
-        lines.append(_wrap(f"Below the power asked for ({percent(record['settings']['power'])}): "
-                           f"{', '.join(weak)}; more regions or weeks (design.regions, "
-                           "design.weeks) would help."))
+        lines.append(_wrap(f"Below the precision or power asked for (se/lift at most "
+                           f"{percent(settings.get('precision', float('nan')))}, power "
+                           f"{percent(settings['power'])}): {', '.join(weak)}; more weeks "
+                           "(design.weeks) or fewer tests (design.max_tests, so each gets more "
+                           "regions) would help."))
     lines.append(_wrap("When a test is done: write the KPI it lost in design.csv's lift column "
                        "and fit again with calibration.path=<design.csv>."))
     if table:

@@ -5,6 +5,7 @@
          + level_penalty · mean_r Σ_j Δlevel_j²                   random walk
          + m_smoothness · mean (log m_t − log m_{t−1})²
          + m_distance · mean (log m)²                              dynamics
+         + media_shrinkage · mean_r mean_t Σ_c media_c                credit toward 0
 
 Means over regions are weighted by `Batch.region_w` (0 for the dummy regions
 that pad the region axis to a multiple of the device count, dcmmm.train.sharding).
@@ -60,6 +61,7 @@ class LossSpec:
     graph_own_spend: bool = False  # SEM with each channel's own spend-driven activity
     graph_floor: float = 100.0  # weight of excess_driven: parents driving more than the child has
     calibration_weight: float = 1.0  # multiplies the lift-test likelihood (1 = as measured)
+    media_shrinkage: float = 0.0  # price per unit of mean scaled KPI credited to media (0 = none)
 
 
 class LiftBatch(NamedTuple):
@@ -138,6 +140,11 @@ def loss_terms(params, alpha, rho, batch: Batch, statics: Statics, mspec: ModelS
         "level": lspec.level_penalty * level_rw,
         "dynamics": lspec.m_smoothness * m_smooth + lspec.m_distance * m_dist,
     }
+    if lspec.media_shrinkage > 0:
+        n_fit = jnp.maximum(jnp.sum(batch.fit_w, axis=1), 1.0)  # [R]
+        credit = jnp.sum(pred.media.sum(axis=-1) * batch.fit_w, axis=1) / n_fit  # [R]
+        terms["media_shrinkage"] = lspec.media_shrinkage * jnp.sum(rw * credit) / jnp.maximum(
+            jnp.sum(rw), 1.0)
     w = graph_weights(params, statics)
     h = acyclicity(w)
     if lspec.graph_enabled:

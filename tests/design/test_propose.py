@@ -1,5 +1,6 @@
 """Which channels a design tests."""
 
+import numpy as np
 import pandas as pd
 
 from dcmmm.design.propose import DesignSpec, channels_to_test
@@ -18,3 +19,21 @@ def test_the_least_known_extrapolated_channels_are_tested_first():
     pinned = channels.assign(roi_basis="measured")
     assert channels_to_test(pinned, DesignSpec())[0] == ["tv"]
     assert channels_to_test(channels, DesignSpec(channel="search"))[0] == ["search"]
+
+
+def test_a_test_is_sized_for_the_smallest_lift_the_ensemble_expects():
+    from dcmmm.design.propose import sizing_lift
+
+    lifts = np.array([[10.0, 20.0, 30.0], [4.0, 14.0, 30.0], [12.0, 18.0, 40.0]])  # [members, R]
+    assert sizing_lift(lifts, [0, 1]) == 18.0  # member 1's 4 + 14 (the fit says 30)
+    assert sizing_lift(lifts[:1], [2]) == 30.0  # a single fit: its own
+
+
+def test_sized_enough_needs_both_the_precision_and_the_power():
+    from dcmmm.design.propose import sized_enough
+
+    spec = DesignSpec(precision=0.1, power=0.8)
+    assert sized_enough(100.0, 10.0, spec)  # se/lift 10%, power ~1
+    assert not sized_enough(100.0, 10.5, spec)  # power ~1 but not precise enough
+    assert not sized_enough(100.0, 45.0, DesignSpec(precision=1.0, power=0.8))  # power 0.59
+    assert not sized_enough(-100.0, 1.0, spec)  # a lift the test cannot see the sign of

@@ -14,6 +14,7 @@ from dcmmm.analysis.summary import percent
 from dcmmm.data import synthetic
 from dcmmm.data.calibration import lift_tests_from_frame
 from dcmmm.design.run import main as design_main
+from dcmmm.design.summary import design_summary
 from dcmmm.loaded import load_run
 from dcmmm.run import main as run_main
 from tests.test_run import CONF, ROOT, TINY, _compose
@@ -115,3 +116,16 @@ def test_design_py_ends_with_a_summary_of_its_tests(tiny_run, tmp_path):
     assert percent(test["power"]) in row.split() and str(len(test["treatment"])) in row.split()
     # paths as short as the working directory (tmp_path) allows
     assert out.rstrip().endswith("Design: out/design.csv\nPage: out/design.html"), out
+
+
+def test_the_design_takes_the_fewest_regions_that_reach_the_precision(tiny_run, tmp_path):
+    loose = design_main(design_cfg(tiny_run, ["design.channel=social", "design.precision=1000",
+                                              "design.power=0.01"]), tmp_path / "loose")
+    strict = design_main(design_cfg(tiny_run, ["design.channel=social", "design.precision=1e-6"]),
+                         tmp_path / "strict")
+    assert len(loose["tests"][0]["treatment"]) == 1  # one region already reaches it
+    test = strict["tests"][0]  # unreachable: the whole share (half of the 8 regions)
+    assert len(test["treatment"]) == 4 and test["relative_se"] > 1e-6
+    assert test["relative_se"] == pytest.approx(test["lift_se"] / abs(test["expected_lift"]))
+    assert "Below the precision or power asked for" in design_summary(
+        json.loads((tmp_path / "strict" / "design.json").read_text()))
