@@ -8,7 +8,6 @@ not a finished run, a bad setting) print one line and exit with code 2.
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -25,18 +24,12 @@ def main(cfg: DictConfig) -> None:
     from dcmmm.design.run import DESIGN_CSV, DESIGN_HTML, DESIGN_JSON
     from dcmmm.design.run import main as design_main
     from dcmmm.design.summary import design_summary
-    from dcmmm.errors import user_error
+    from dcmmm.errors import exit_on_user_error
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
+    with exit_on_user_error():
         plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         design_main(plain, out_dir)
-    except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
-        message = user_error(err)
-        if message is None:
-            raise
-        print(f"dcmmm: error: {message}", file=sys.stderr)
-        sys.exit(2)
     shown = out_dir.relative_to(Path.cwd()) if out_dir.is_relative_to(Path.cwd()) else out_dir
     record = json.loads((out_dir / DESIGN_JSON).read_text())
     print(design_summary(record, page=str(shown / DESIGN_HTML), table=str(shown / DESIGN_CSV)),

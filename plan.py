@@ -8,7 +8,6 @@ settings) print one line and exit with code 2.
 """
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -23,23 +22,17 @@ def main(cfg: DictConfig) -> None:
     logging.getLogger("jax").setLevel(logging.WARNING)  # which backends it could not start
     # reading the run restores its final checkpoint: the "resuming" line is training's
     logging.getLogger("dcmmm.train.checkpoint").setLevel(logging.WARNING)
-    from dcmmm.errors import user_error
+    from dcmmm.errors import exit_on_user_error
     from dcmmm.planning.run import main as plan_main
 
     out_dir = HydraConfig.get().runtime.output_dir
-    try:
+    with exit_on_user_error():
         config = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         if config.get("serve"):
             from dcmmm.planner.serve import serve
 
             serve(config)  # replaces this process
         plan_main(config, out_dir)
-    except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
-        message = user_error(err)
-        if message is None:
-            raise
-        print(f"dcmmm: error: {message}", file=sys.stderr)
-        sys.exit(2)
     print(_summary(Path(out_dir), HydraConfig.get().mode == RunMode.MULTIRUN), flush=True)
 
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 def main(cfg: DictConfig) -> None:
     from dcmmm.analysis.summary import run_summary
     from dcmmm.config_keys import check_value
-    from dcmmm.errors import TrainingError, user_error
+    from dcmmm.errors import TrainingError, exit_on_user_error
     from dcmmm.logs import quiet_libraries
     from dcmmm.run import main as run_main
     from dcmmm.rundir import process_dir, read_tables
@@ -28,19 +28,14 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        with quiet_libraries(check_value("log_level", plain.get("log_level", "WARNING")),
-                             hydra_cfg.verbose):
-            run_main(plain, run_dir)
+        with exit_on_user_error():
+            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            with quiet_libraries(check_value("log_level", plain.get("log_level", "WARNING")),
+                                 hydra_cfg.verbose):
+                run_main(plain, run_dir)
     except TrainingError as err:
         print(f"dcmmm: error: {err}", file=sys.stderr)
         sys.exit(3)
-    except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
-        message = user_error(err)
-        if message is None:
-            raise
-        print(f"dcmmm: error: {message}", file=sys.stderr)
-        sys.exit(2)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return  # the sweep's summary, one line per job, closes it (conf/config.yaml's callback)
     # the files this process wrote, with the report's path as short as the working directory allows

@@ -6,6 +6,9 @@ fault; the entry points (`train.py`, `plan.py`, `design.py`) print them as one
 line (`user_error`) and exit with code 2.
 """
 
+import contextlib
+import sys
+
 from omegaconf.errors import MissingMandatoryValue
 
 
@@ -29,3 +32,18 @@ def user_error(err: Exception) -> str | None:
     if isinstance(err, MissingMandatoryValue):
         return f"missing required config value: {err.full_key}"
     return None
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """For an entry point's work: a user's mistake (`user_error`) is printed
+    as one line `dcmmm: error: ...` on stderr and exits with code 2; any
+    other exception (a bug) keeps its traceback."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 (a user's mistake is one line, a bug its traceback)
+        message = user_error(err)
+        if message is None:
+            raise
+        print(f"dcmmm: error: {message}", file=sys.stderr)
+        sys.exit(2)

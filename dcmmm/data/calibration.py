@@ -82,8 +82,7 @@ def lift_tests_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<Dat
                         f"{list(frame.columns)}")
     if len(frame) == 0:
         raise DataError(f"lift-test file '{source}' has no rows")
-    names = {n: i for i, n in enumerate(panel.channels)}
-    names.update({n: i for i, n in enumerate(panel.channel_columns)})
+    names = panel.channel_lookup()
     n_tests = len(frame)
     channel = np.zeros(n_tests, int)
     region_w = np.zeros((n_tests, panel.n_regions))

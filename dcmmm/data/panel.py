@@ -224,6 +224,13 @@ class Panel:
     def n_controls(self) -> int:
         return len(self.controls)
 
+    def channel_lookup(self) -> dict[str, int]:
+        """Channel index by display name or activity column (what a user's
+        lift-test or prior file may name a channel by)."""
+        names = {n: i for i, n in enumerate(self.channels)}
+        names.update({n: i for i, n in enumerate(self.channel_columns)})
+        return names
+
     @property
     def n_train(self) -> int:
         """Training weeks (validation window included): T - holdout_weeks."""

@@ -65,8 +65,7 @@ def priors_from_frame(frame: pd.DataFrame, panel: Panel, source: str = "<DataFra
                         f"or roi_lo, roi_hi; it has {list(frame.columns)}")
     if len(frame) == 0:
         raise DataError(f"prior file '{source}' has no rows")
-    names = {n: i for i, n in enumerate(panel.channels)}
-    names.update({n: i for i, n in enumerate(panel.channel_columns)})
+    names = panel.channel_lookup()
     spend = panel.spend.sum(axis=(0, 1))
     channel, roi, roi_sd = [], [], []
     for i in range(len(frame)):
