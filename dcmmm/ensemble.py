@@ -20,7 +20,9 @@ two are compared on the validation weeks (never the holdout) by a
 Diebold-Mariano test on the weekly squared errors. When removing the channel
 does not predict those weeks significantly worse (t below the t quantile of
 the interval's level), zero is plausible and the lower end of the channel's
-effect and ROI intervals is taken down to 0.
+effect and ROI intervals is taken down to 0, unless lift tests of the channel
+exclude zero at that level (`with_lift_tests`): an experiment that measured
+the channel's lift outweighs eight validation weeks that cannot see it.
 
 The spread of a reported number over the members is its interval,
 `<col>_lo` / `<col>_hi`: the k-th smallest and largest member value, k chosen
@@ -148,6 +150,25 @@ def zero_tests(params: dict, batch: Batch, statics: Statics, spec: RunSpec, layo
                        (0.0 if np.mean(d) <= 0 else math.inf))
     return {"t": t_stats, "plausible": [bool(t <= critical) for t in t_stats],
             "critical": critical, "weeks": n}
+
+
+def with_lift_tests(zero: dict, channel, lift, lift_se, level: float) -> dict:
+    """The zero tests `zero` (`zero_tests`' result) with the lift tests'
+    evidence: per channel the z of its tests pooled, Σ lift / √(Σ se²) (a
+    test of "every lift is 0"; NaN without tests), as `lift_z`, and zero no
+    longer plausible where |z| exceeds the two-sided normal quantile of
+    `level`. channel [N] (indices), lift and lift_se [N] (KPI units)."""
+    channel = np.asarray(channel, int)
+    lift, se = np.asarray(lift, np.float64), np.asarray(lift_se, np.float64)
+    critical = float(stats.norm.ppf(0.5 + level / 2.0))
+    z, plausible = [], []
+    for c, ok in enumerate(zero["plausible"]):
+        mine = channel == c
+        zc = float(lift[mine].sum() / math.sqrt(float((se[mine] ** 2).sum()))) if mine.any() \
+            else math.nan
+        z.append(zc)
+        plausible.append(bool(ok) and not abs(zc) > critical)
+    return {**zero, "plausible": plausible, "lift_z": z, "lift_critical": critical}
 
 
 def interval_rank(n_members: int, level: float) -> int:

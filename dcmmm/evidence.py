@@ -36,8 +36,10 @@ fitted one is no measurement (on the collinear scenario tv's and radio's
 effects trade this way, each hold stopping short of its target). Otherwise it
 is `calibrated` when lift tests of it entered the fit, `prior` when an ROI
 prior did, and `measured` when the data alone pin it. Without a profile
-(`evidence.steps=0`) the basis rests on the spend range: `extrapolated` when
-its adstocked activity covers less than 80% of the way to 0 (`range_covered`).
+(`evidence.steps=0`) a channel with lift tests is `calibrated` and one with
+an ROI prior `prior` (the spend range cannot see what they add); otherwise
+the basis rests on the spend range: `extrapolated` when its adstocked
+activity covers less than 80% of the way to 0 (`range_covered`).
 """
 
 import dataclasses
@@ -220,8 +222,9 @@ def roi_basis(profile: dict | None, coverage: pd.DataFrame, nats: float, toleran
     for c, name in enumerate(coverage["channel"]):
         if costs is not None:
             loose = bool((costs[c] <= nats).any())
-        else:
-            loose = bool(coverage["range_covered"].iloc[c] < RANGE_COVERED)
+        else:  # the spend range knows nothing of tests and priors
+            loose = (name not in calibrated and name not in with_prior
+                     and bool(coverage["range_covered"].iloc[c] < RANGE_COVERED))
         if loose:
             out.append("extrapolated")
         elif name in calibrated:

@@ -21,7 +21,7 @@ from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
 from dcmmm.data.priors import RoiPriors
 from dcmmm.data.scaling import Scalers
-from dcmmm.ensemble import achieved_level, fit_ensemble, zero_tests
+from dcmmm.ensemble import achieved_level, fit_ensemble, with_lift_tests, zero_tests
 from dcmmm.errors import TrainingError
 from dcmmm.fitted import Fitted
 from dcmmm.model.baseline import knot_positions
@@ -248,6 +248,9 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
         zero = clean({"channels": list(panel.channels), **zero_tests(
             replica(phase1["params"], 0), batch, statics, spec,
             region_layout(spec.mesh, panel.n_regions))})
+        if lift_tests is not None:
+            zero = clean(with_lift_tests(zero, lift_tests.channel, lift_tests.lift,
+                                         lift_tests.lift_se, ens.interval))
         logger.info("zero tests: zero is plausible for %s",
                     [c for c, ok in zip(panel.channels, zero["plausible"]) if ok] or "no channel")
     fitted = Fitted.of(spec, panel, scalers, result.params, batch, statics, split, res.params, zero)

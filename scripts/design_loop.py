@@ -3,7 +3,7 @@
     python -m scripts.design_loop --scenario geo --seeds 0 1 2 [--set key=value ...]
 
 Per seed, under outputs/design_loop/<scenario>_<seed>/ (replacing an earlier
-one): `fit/` is the run without experiments (its channels.csv holds each
+one; with --reuse-fit its finished `fit/` is kept): `fit/` is the run without experiments (its channels.csv holds each
 channel's roi_basis), `fit/design/` what `python design.py run=fit
 design.retrospective=true` proposes (at most design.max_tests tests, placed
 in the data's weeks so the generator can run them), `lift_tests.csv` those
@@ -50,13 +50,18 @@ def channel_rois(run_dir: Path) -> pd.DataFrame:
     return table
 
 
-def one_seed(scenario: str, seed: int, out: Path, extra, design_extra) -> dict:
+def one_seed(scenario: str, seed: int, out: Path, extra, design_extra, reuse_fit=False) -> dict:
     run_dir = out / f"{scenario}_{seed}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
     base = [f"data.scenario={scenario}", f"seed={seed}", "train.progress=false", *extra]
     started = time.time()
-    run_main(compose_cfg("config", base), run_dir / "fit")
+    if reuse_fit and (run_dir / "fit" / "channels.csv").exists():
+        shutil.rmtree(run_dir / "fit" / "design", ignore_errors=True)
+        shutil.rmtree(run_dir / "calibrated", ignore_errors=True)
+        (run_dir / "lift_tests.csv").unlink(missing_ok=True)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
+        run_main(compose_cfg("config", base), run_dir / "fit")
     fit_seconds = time.time() - started
     before = channel_rois(run_dir / "fit")
     design = design_main(compose_cfg("design", [f"run={run_dir / 'fit'}",
@@ -131,11 +136,15 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides of the fits")
     parser.add_argument("--design", nargs="*", default=[], help="extra design.* overrides")
     parser.add_argument("--out", default="outputs/design_loop")
+    parser.add_argument("--reuse-fit", action="store_true",
+                        help="keep a finished fit/ of an earlier loop with the same settings "
+                             "(redo only the design, the tests and the calibrated fit)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     out = []
     for seed in args.seeds:
-        out.append(one_seed(args.scenario, seed, ROOT / args.out, args.set, args.design))
+        out.append(one_seed(args.scenario, seed, ROOT / args.out, args.set, args.design,
+                            args.reuse_fit))
         jax.clear_caches()
     return out
 

@@ -168,3 +168,20 @@ def test_the_default_run_is_an_ensemble_and_a_backtest_or_refresh_one_fit(overri
     cfg = OmegaConf.to_container(_compose(overrides), resolve=True)
     assert ensemble_size(cfg) == members and ensemble_spec(cfg).size == members
     check_config(cfg)  # the default never asks for what a backtest or refresh cannot do
+
+
+def test_a_lift_test_that_excludes_zero_outweighs_the_validation_weeks():
+    from dcmmm.ensemble import with_lift_tests
+
+    zero = {"channels": ["a", "b", "c"], "t": [0.2, 0.1, 3.0], "plausible": [True, True, False],
+            "critical": 1.4, "weeks": 8}
+    # a: two tests pooled, (30 + 30) / √(20² + 20²) = 2.12 > 1.28 (80% two-sided);
+    # b: one test at 1.0 se cannot rule zero out; c: no test, the zero test stands
+    out = with_lift_tests(zero, channel=[0, 0, 1], lift=[30.0, 30.0, 10.0],
+                          lift_se=[20.0, 20.0, 10.0], level=0.8)
+    assert out["plausible"] == [False, True, False]
+    assert out["lift_z"][0] == pytest.approx(60.0 / np.sqrt(800.0)) and out["lift_z"][1] == 1.0
+    assert np.isnan(out["lift_z"][2]) and out["lift_critical"] == pytest.approx(1.2816, abs=1e-4)
+    assert out["t"] == zero["t"] and zero["plausible"] == [True, True, False]  # not mutated
+    # a negative lift measured as precisely rules zero out too (two-sided)
+    assert with_lift_tests(zero, [0], [-30.0], [10.0], 0.8)["plausible"][0] is False

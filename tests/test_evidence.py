@@ -95,6 +95,11 @@ def test_tests_and_priors_name_the_basis_of_a_pinned_channel():
     # a held ratio that stayed far from its target says nothing about the tolerance
     stuck = {"nats": [[0.1, 0.1]], "achieved": [[0.95, 1.05]]}
     assert roi_basis(stuck, coverage.iloc[:1], 2.0, 0.25) == ["measured"]
+    # without a profile the spend range decides, except for tests and priors,
+    # which it cannot see: an always-on channel with a lift test is calibrated
+    uncovered = coverage.assign(range_covered=0.1)
+    assert roi_basis(None, uncovered, 2.0, 0.25, calibrated={"b"}, with_prior={"c"}) == [
+        "extrapolated", "calibrated", "prior", "extrapolated"]
 
 
 @pytest.mark.parametrize("nats, achieved, basis", [

@@ -13,6 +13,7 @@ from dcmmm.analysis.page import fmt as _fmt
 from dcmmm.analysis.page import note as _note
 from dcmmm.analysis.page import png as _png
 from dcmmm.analysis.page import table as _table
+from dcmmm.design.summary import not_proposed_text
 from dcmmm.fitted import Fitted
 
 ESTIMATOR = (
@@ -88,7 +89,9 @@ def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
                           + [{"group": "control", "regions": "; ".join(design["control"])}])
     sections = [
         ("What to test", _note(f"Channels chosen: {design['why']}.") + "".join(
-            f"<p>{html.escape(_sentence(t, dspec.level))}</p>" for t in tests)),
+            f"<p>{html.escape(_sentence(t, dspec.level))}</p>" for t in tests)
+         + "".join(_note(text) for text in [not_proposed_text(design.get("not_proposed", []),
+                                                              dspec.min_power)] if text)),
         ("The tests", _table(rows) + _note(
             "Treatment regions are drawn one per stratum of the pre-period KPI, the best "
             "balanced of many draws: balance_smd is the standardised difference of the groups' "

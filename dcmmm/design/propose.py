@@ -1,7 +1,10 @@
 """Proposing geo lift tests for the channels whose ROI the data cannot tell.
 
 For each channel to test (the one named, or up to `max_tests` channels whose
-`roi_basis` is `extrapolated`, the least known first), a go-dark test:
+`roi_basis` is `extrapolated`, the least known first, skipping those whose
+best test would have less than `min_power` to tell the lift the fit expects
+from zero: such a test would not change what the run knows, and its regions
+are better spent on a channel that can be measured), a go-dark test:
 
 - **weeks**: `weeks` weeks dark, then a cool-down until the fitted adstock
   has delivered 95% of the switched-off spend's effect; the KPI is measured
@@ -16,7 +19,8 @@ For each channel to test (the one named, or up to `max_tests` channels whose
   the ROI the test gives, `dcmmm.design.power.interval_shrinkage`) and
   whose power to exclude zero reaches `power`, at most an equal share of
   the regions per test and control group (where neither is reached, the
-  whole share); the control regions are those in no test. The lift they
+  whole share), judged against as many control regions as the later tests
+  leave; the control regions are those in no test. The lift they
   are sized for is the smallest of the fit's and the ensemble members'
   (`sizing_lift`): a fit that overstates a channel would otherwise size a
   test too small to see the truth;
@@ -66,7 +70,24 @@ class DesignSpec:
     retrospective: bool = False
     seed: int = 0
     draws: int = 200
-    baseline_weeks: int = 13
+    baseline_weeks: int | None = None
+    min_power: float = 0.5
+
+
+MAX_BASELINE = 52  # weeks: the default baseline is at most a year
+
+
+def baseline_weeks(dspec: DesignSpec, n_pre: int, n_measured: int) -> int:
+    """The weeks before the test whose treatment-minus-control difference the
+    estimator subtracts (`dcmmm.design.power`): `baseline_weeks`, else half
+    of the training weeks the test's measured weeks leave (the other half
+    holds the placebo windows that check the standard error), at most
+    MAX_BASELINE. Longer is more precise where the groups do not drift apart
+    (the white-noise variance has an n²/B term), and the placebo windows
+    show it where they do."""
+    if dspec.baseline_weeks is not None:
+        return dspec.baseline_weeks
+    return int(min(MAX_BASELINE, max(1, (n_pre - n_measured) // 2)))
 
 
 def uncertainty(channels: pd.DataFrame) -> pd.Series:
@@ -88,8 +109,9 @@ def uncertainty(channels: pd.DataFrame) -> pd.Series:
 
 
 def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[str], str]:
-    """(channel names, why): the one named, else up to `max_tests` extrapolated
-    channels, least known first (`uncertainty`), else the single least known one."""
+    """(channel names, why): the one named, else every extrapolated channel,
+    least known first (`uncertainty`; `propose` takes up to `max_tests` of
+    them whose tests have the power), else the single least known one."""
     names = list(channels["channel"].astype(str))
     if dspec.channel is not None:
         if dspec.channel not in names:
@@ -100,7 +122,7 @@ def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[st
     basis = channels.set_index(channels["channel"].astype(str))["roi_basis"]
     guessed = [c for c in order.index if basis[c] == "extrapolated"]
     if guessed:
-        return guessed[:dspec.max_tests], "extrapolated"
+        return guessed, "extrapolated"
     return [order.index[0]], "least known (no channel is extrapolated)"
 
 
@@ -200,50 +222,88 @@ def noise_variance(fitted: Fitted) -> np.ndarray:
 def propose(fitted: Fitted, channels: pd.DataFrame, dspec: DesignSpec) -> dict:
     """The design (module docstring) of a fitted model whose channels.csv is
     `channels`: {"tests": one dict per test, "table": design.csv's frame,
-    "why": how the channels were chosen, "control": the control regions}."""
+    "why": how the channels were chosen, "control": the control regions,
+    "not_proposed": the extrapolated channels skipped for want of power}."""
     panel = fitted.panel
     names, why = channels_to_test(channels, dspec)
+    named = why != "extrapolated"
     rng = np.random.default_rng([dspec.seed, 17])
     n_pre = fitted.split.n_train
     sigma2 = noise_variance(fitted)
     pre = np.arange(panel.n_weeks) < n_pre
     y_pre = np.where(panel.mask[:, pre], panel.y[:, pre], np.nan)
     taken: set[int] = set()
-    tests = []
-    for k, name in enumerate(names):
-        c = list(panel.channels).index(name)
-        cool = dspec.cooldown if dspec.cooldown is not None else cooldown_weeks(fitted, c)
-        n_measured = dspec.weeks + cool
-        if n_measured + dspec.baseline_weeks > n_pre:
-            raise ConfigError(f"design.weeks={dspec.weeks}, a {cool}-week cool-down and "
-                              f"design.baseline_weeks={dspec.baseline_weeks} need more than the "
-                              f"{n_pre} training weeks")
-        adjusted = adjusted_kpi(fitted, c)
-        window = best_window(fitted, c, dspec.weeks, n_measured)
-        lifts = member_region_lifts(fitted, c, *week_masks(panel.n_weeks, window, dspec.weeks,
-                                                           n_measured))
-        pool = np.array([r for r in range(panel.n_regions) if r not in taken and lifts[0, r] > 0])
-        if pool.size == 0:
-            raise ConfigError(f"channel {name!r} is not on air in any free region in the weeks "
-                              "the design can use")
-        share = max(1, pool.size // (len(names) - k + 1)) if panel.n_regions > 1 else 1
-        sizes = [dspec.regions] if dspec.regions is not None else range(1, share + 1)
-        if dspec.regions is not None and dspec.regions > pool.size:
-            raise ConfigError(f"design.regions={dspec.regions} is more than the {pool.size} "
-                              f"regions free for a test of {name!r}")
-        for n in sizes:
-            treatment = groups.assign(y_pre, pool, n, rng, dspec.draws)
-            control = np.setdiff1d(pool, treatment)
-            se = power.standard_error(adjusted, sigma2, treatment, control, n_measured, n_pre,
-                                      dspec.baseline_weeks)["se"]
-            if sized_enough(sizing_lift(lifts, treatment), se, dspec):
-                break
-        taken |= set(treatment.tolist())
-        tests.append({"channel": name, "channel_index": c, "treatment": treatment,
-                      "window": window, "cooldown": cool, "n_measured": n_measured,
-                      "lifts": lifts, "adjusted": adjusted})
-    control = np.array([r for r in range(panel.n_regions) if r not in taken], int)
-    return _finish(fitted, channels, dspec, tests, control, (n_pre, sigma2, y_pre), why)
+    tests, weak = [], []
+    for i, name in enumerate(names):
+        if len(tests) == dspec.max_tests:
+            break
+        slots = min(dspec.max_tests - len(tests), len(names) - i)
+        test = _size_test(fitted, dspec, name, taken, slots, rng, (n_pre, sigma2, y_pre))
+        if not named and test["power"] < dspec.min_power:
+            weak.append(test)
+            continue
+        taken |= set(test["treatment"].tolist())
+        tests.append(test)
+    if not tests:  # no channel can be measured at min_power: the best chance, said so
+        best = max(weak, key=lambda t: t["power"])
+        weak.remove(best)
+        tests.append(best)
+        why = (f"extrapolated; no test reaches power {dspec.min_power:g} (design.min_power), "
+               f"{best['channel']}'s comes closest")
+    control = np.array([r for r in range(panel.n_regions)
+                        if r not in set().union(*(set(t["treatment"].tolist()) for t in tests))],
+                       int)
+    design = _finish(fitted, channels, dspec, tests, control, (n_pre, sigma2, y_pre), why)
+    design["not_proposed"] = [
+        {"channel": t["channel"], "regions": int(len(t["treatment"])), "power": t["power"],
+         "expected_lift": float(t["lifts"][0, t["treatment"]].sum()), "lift_se": t["se"]}
+        for t in weak]
+    return design
+
+
+def _size_test(fitted: Fitted, dspec: DesignSpec, name: str, taken: set[int], slots: int,
+               rng: np.random.Generator, data) -> dict:
+    """A go-dark test of channel `name` in regions not `taken`, sized (module
+    docstring) with its share of the free regions for `slots` tests and a
+    control group, against as many free control regions as the later tests
+    will leave; "power" is its power for the lift the fit expects."""
+    panel = fitted.panel
+    n_pre, sigma2, y_pre = data
+    c = list(panel.channels).index(name)
+    cool = dspec.cooldown if dspec.cooldown is not None else cooldown_weeks(fitted, c)
+    n_measured = dspec.weeks + cool
+    baseline = baseline_weeks(dspec, n_pre, n_measured)
+    if n_measured + baseline > n_pre:
+        raise ConfigError(f"design.weeks={dspec.weeks}, a {cool}-week cool-down and a "
+                          f"{baseline}-week baseline (design.baseline_weeks) need more than "
+                          f"the {n_pre} training weeks")
+    adjusted = adjusted_kpi(fitted, c)
+    window = best_window(fitted, c, dspec.weeks, n_measured)
+    lifts = member_region_lifts(fitted, c, *week_masks(panel.n_weeks, window, dspec.weeks,
+                                                       n_measured))
+    pool = np.array([r for r in range(panel.n_regions) if r not in taken and lifts[0, r] > 0])
+    if pool.size == 0:
+        raise ConfigError(f"channel {name!r} is not on air in any free region in the weeks "
+                          "the design can use")
+    share = max(1, pool.size // (slots + 1)) if panel.n_regions > 1 else 1
+    sizes = [dspec.regions] if dspec.regions is not None else range(1, share + 1)
+    if dspec.regions is not None and dspec.regions > pool.size:
+        raise ConfigError(f"design.regions={dspec.regions} is more than the {pool.size} "
+                          f"regions free for a test of {name!r}")
+    for n in sizes:
+        treatment = groups.assign(y_pre, pool, n, rng, dspec.draws)
+        control = np.setdiff1d(pool, treatment)
+        # the later tests take their shares too: the control group left is smaller
+        keep = max(control.size - (slots - 1) * share, min(share, control.size))
+        control = np.sort(rng.choice(control, size=keep, replace=False))
+        se = power.standard_error(adjusted, sigma2, treatment, control, n_measured, n_pre,
+                                  baseline)["se"]
+        if sized_enough(sizing_lift(lifts, treatment), se, dspec):
+            break
+    return {"channel": name, "channel_index": c, "treatment": treatment, "window": window,
+            "cooldown": cool, "n_measured": n_measured, "baseline": baseline, "lifts": lifts,
+            "adjusted": adjusted, "se": se,
+            "power": power.power(float(lifts[0, treatment].sum()), se, dspec.level)}
 
 
 def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
@@ -254,8 +314,8 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
     for t in tests:
         treat = t["treatment"]
         n_pre, sigma2, y_pre = data
-        precision = power.standard_error(t["adjusted"], sigma2, treat, control, t["n_measured"], n_pre,
-                                  dspec.baseline_weeks)
+        precision = power.standard_error(t["adjusted"], sigma2, treat, control,
+                                         t["n_measured"], n_pre, t["baseline"])
         se = precision["se"]
         member_lifts = t["lifts"][:, treat].sum(axis=1)
         expected = float(member_lifts[0])
@@ -272,6 +332,7 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
             "channel": t["channel"], "treatment": [panel.regions[r] for r in treat],
             "start": labels[0], "end": labels[dspec.weeks - 1], "measure_end": labels[-1],
             "weeks": dspec.weeks, "cooldown_weeks": t["cooldown"],
+            "baseline_weeks": t["baseline"],
             "evaluated_on": [window_labels[0], window_labels[-1]],
             "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,
             "lift_se": se, "lift_se_placebo": precision["placebo"],

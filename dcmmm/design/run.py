@@ -7,8 +7,9 @@ Writes into the output directory:
   regions joined by `;`, `lift` empty for the experiment to fill);
 - `design.json`: everything the design computed per test (treatment and
   control regions, weeks, expected lift with the ensemble's interval, its
-  standard error, power, ROI sd now and after, balance), and why these
-  channels;
+  standard error, power, ROI sd now and after, balance), why these
+  channels, and `not_proposed`: the extrapolated channels skipped because
+  their best test would have less than design.min_power (with that power);
 - `design.html`: the same in words, with the treatment and control groups'
   pre-period KPI.
 """
@@ -72,7 +73,8 @@ def main(cfg: dict, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     design["table"].to_csv(out_dir / DESIGN_CSV, index=False, na_rep="")
     record = {"run": str(run_dir), "why": design["why"], "control": design["control"],
-              "settings": dataclasses.asdict(dspec), "tests": design["tests"]}
+              "settings": dataclasses.asdict(dspec), "tests": design["tests"],
+              "not_proposed": design["not_proposed"]}
     rundir.write_json(out_dir / DESIGN_JSON, rundir.clean(_plain(record)))
     write_design_page(out_dir / DESIGN_HTML, design, fitted, dspec)
     for test in design["tests"]:

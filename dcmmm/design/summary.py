@@ -34,6 +34,20 @@ def test_rows(tests: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def not_proposed_text(skipped: list[dict], min_power: float) -> str:
+    """One sentence on the extrapolated channels left out for want of power
+    (design.json's `not_proposed`), or "" when there are none."""
+    if not skipped:
+        return ""
+    each = "; ".join(f"{t['channel']} ({t['regions']} regions: power {percent(t['power'])} for "
+                     f"the lift of {number(t['expected_lift'])} the fit expects, se "
+                     f"{number(t['lift_se'])})" for t in skipped)
+    return (f"Not proposed, as their best test would have less than {percent(min_power)} power "
+            f"to tell the channel from zero (design.min_power) and would not change what the "
+            f"run knows: {each}. Name one with design.channel to design it anyway, or give "
+            f"it more weeks (design.weeks).")
+
+
 def design_summary(record: dict, page: str | None = None, table: str | None = None) -> str:
     """The closing summary of design.py for design.json's `record`; `page`
     and `table`: where design.html and design.csv are."""
@@ -44,6 +58,8 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
                    f"for the weeks shown (+ cool-down weeks still measured); the other "
                    f"{len(record['control'])} regions are the control group."),
              "", text_table(test_rows(tests)),
+             *filter(None, [_wrap(not_proposed_text(record.get("not_proposed", []),
+                                                    record["settings"].get("min_power", 0.0)))]),
              _wrap(f"expected lift: KPI the treatment regions should lose (ensemble spread in "
                    f"brackets); se: its standard error from the residual noise; se/lift: how "
                    f"precisely the test measures the ROI; power: chance to exclude zero at the "

@@ -14,7 +14,9 @@ def test_the_least_known_extrapolated_channels_are_tested_first():
         "profile_nats_low": [4.6, -1.48, 0.53, 9.0, -0.36],
         "profile_nats_high": [-1.5, 4.4, -0.85, 8.0, 0.45]})
     names, why = channels_to_test(channels, DesignSpec(max_tests=3))
-    assert names == ["tv", "radio", "social"] and why == "extrapolated"
+    # every extrapolated channel, least known first: propose() takes the first
+    # max_tests whose tests have design.min_power
+    assert names == ["tv", "radio", "social", "null_ch"] and why == "extrapolated"
     # none extrapolated: the single cheapest to move
     pinned = channels.assign(roi_basis="measured")
     assert channels_to_test(pinned, DesignSpec())[0] == ["tv"]
@@ -37,3 +39,13 @@ def test_sized_enough_needs_both_the_precision_and_the_power():
     assert not sized_enough(100.0, 10.5, spec)  # power ~1 but not precise enough
     assert not sized_enough(100.0, 45.0, DesignSpec(precision=1.0, power=0.8))  # power 0.59
     assert not sized_enough(-100.0, 1.0, spec)  # a lift the test cannot see the sign of
+
+
+def test_the_default_baseline_is_half_the_weeks_the_test_leaves_at_most_a_year():
+    from dcmmm.design.propose import baseline_weeks
+
+    spec = DesignSpec()
+    assert baseline_weeks(spec, n_pre=104, n_measured=14) == 45  # (104 - 14) // 2
+    assert baseline_weeks(spec, n_pre=200, n_measured=14) == 52  # at most a year
+    assert baseline_weeks(spec, n_pre=15, n_measured=14) == 1  # at least one week
+    assert baseline_weeks(DesignSpec(baseline_weeks=13), n_pre=104, n_measured=14) == 13

@@ -129,3 +129,27 @@ def test_the_design_takes_the_fewest_regions_that_reach_the_precision(tiny_run, 
     assert test["relative_se"] == pytest.approx(test["lift_se"] / abs(test["expected_lift"]))
     assert "Below the precision or power asked for" in design_summary(
         json.loads((tmp_path / "strict" / "design.json").read_text()))
+
+
+def test_a_channel_whose_test_cannot_tell_it_from_zero_is_not_proposed(tiny_run, tmp_path):
+    free = design_main(design_cfg(tiny_run, ["design.min_power=0"]), tmp_path / "free")
+    assert free["not_proposed"] == [] and free["tests"]
+    # a bar no test reaches: the channels are listed with their tests' power,
+    # and the design keeps the single test that comes closest, saying so
+    design = design_main(design_cfg(tiny_run, ["design.min_power=0.9999999999"]),
+                         tmp_path / "strict")
+    skipped, (test,) = design["not_proposed"], design["tests"]
+    assert "no test reaches power" in design["why"] and test["channel"] in design["why"]
+    assert skipped and all(s["power"] < 0.9999999999 for s in skipped)
+    assert test["channel"] not in {s["channel"] for s in skipped}
+    record = json.loads((tmp_path / "strict" / "design.json").read_text())
+    assert [s["channel"] for s in record["not_proposed"]] == [s["channel"] for s in skipped]
+    summary = design_summary(record)
+    assert "Not proposed" in summary and all(s["channel"] in summary for s in skipped)
+    assert "Not proposed" in (tmp_path / "strict" / "design.html").read_text()
+    # a named channel is designed whatever its power
+    named = design_main(design_cfg(tiny_run, ["design.min_power=0.9999999999",
+                                              f"design.channel={skipped[0]['channel']}"]),
+                        tmp_path / "named")
+    assert [t["channel"] for t in named["tests"]] == [skipped[0]["channel"]]
+    assert named["not_proposed"] == []
