@@ -60,6 +60,7 @@ ZERO_IS_VALID = {
     "plan.target_mroi": "spend until the next unit of money brings nothing",
     "evidence.steps": "no profile (the basis rests on the spend range)",
     "design.cooldown": "no cool-down", "design.seed": "a seed",
+    "design.min_power": "every extrapolated channel may be tested",
 }
 
 

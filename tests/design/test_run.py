@@ -85,6 +85,8 @@ def _design(args, cwd):
     (["design.power=1.5"], "design.power must be a finite number in (0, 1), got 1.5"),
     (["design.weeks=0"], "design.weeks must be an integer >= 1, got 0"),
     (["design.level=nan"], "design.level must be a finite number"),
+    (["design.min_power=1.5"], "design.min_power must be a finite number in [0, 1), got 1.5"),
+    (["design.baseline_weeks=0"], "design.baseline_weeks must be an integer >= 1, got 0"),
     (["+design.wekks=3"], "unknown config key 'design.wekks'"),
     (["design.weeks=60"], "need more than the"),
 ])
