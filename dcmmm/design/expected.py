@@ -6,6 +6,9 @@ dark there is the sum of each region's loss when it goes dark everywhere:
 one counterfactual per (channel, window, member) gives every group's lift.
 """
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,12 +34,18 @@ def region_lifts(fitted: Fitted, channel: int, off: np.ndarray, measured: np.nda
     the change flowing through the thresholded graph (KPI units)."""
     x, z, statics = fitted.batch.x, fitted.batch.z, fitted.statics
     w = jnp.asarray(fitted.graph, jnp.float32)
-    ones = jnp.ones(x.shape[2], jnp.float32)
-    base = plan_prediction(fitted.model, fitted.params, x, z, statics, w, ones)
-    dark = plan_prediction(fitted.model, fitted.params, x, z, statics, w,
-                           ones.at[channel].set(0.0), jnp.asarray(off, jnp.float32))
-    lost = np.asarray(base - dark, np.float64) * fitted.kpi_mean[:, None]
+    dark = jnp.ones(x.shape[2], jnp.float32).at[channel].set(0.0)
+    lost = np.asarray(_lost(fitted.model, fitted.params, x, z, statics, w, dark,
+                            jnp.asarray(off, jnp.float32)), np.float64) * fitted.kpi_mean[:, None]
     return lost[:, np.asarray(measured, bool)].sum(axis=1)
+
+
+@partial(jax.jit, static_argnames="mspec")
+def _lost(mspec, params, x, z, statics, w, multipliers, off):
+    """[R, T] scaled prediction as fitted minus with `multipliers` in the `off` weeks
+    (one compiled program: `best_window` evaluates it for every candidate window)."""
+    base = plan_prediction(mspec, params, x, z, statics, w, jnp.ones_like(multipliers))
+    return base - plan_prediction(mspec, params, x, z, statics, w, multipliers, off)
 
 
 def member_region_lifts(fitted: Fitted, channel: int, off: np.ndarray, measured: np.ndarray
