@@ -36,10 +36,13 @@ fitted one is no measurement (on the collinear scenario tv's and radio's
 effects trade this way, each hold stopping short of its target). Otherwise it
 is `calibrated` when lift tests of it entered the fit, `prior` when an ROI
 prior did, and `measured` when the data alone pin it. Without a profile
-(`evidence.steps=0`) a channel with lift tests is `calibrated` and one with
-an ROI prior `prior` (the spend range cannot see what they add); otherwise
-the basis rests on the spend range: `extrapolated` when its adstocked
-activity covers less than 80% of the way to 0 (`range_covered`).
+(`evidence.steps=0`) the basis rests on the spend range, which cannot see
+tests and priors: `extrapolated` when its adstocked activity covers less
+than 80% of the way to 0 (`range_covered`), unless the channel's lift tests
+or ROI prior alone make a ±tolerance change of its effect cost more than
+`nats` (`external_costs`: Σ ½ (tolerance · model lift / se)² over them, the
+model's lift in each moving with the effect), when it is `calibrated` or
+`prior`.
 """
 
 import dataclasses
@@ -210,20 +213,22 @@ def target_costs(profile: dict, tolerance: float) -> np.ndarray:
 
 
 def roi_basis(profile: dict | None, coverage: pd.DataFrame, nats: float, tolerance: float,
-              calibrated=(), with_prior=()) -> list[str]:
+              calibrated=(), with_prior=(), external=None) -> list[str]:
     """Per channel (in `coverage`'s order) its `roi_basis` (module docstring).
 
     profile: `effect_profile`'s result or None; nats: the cost below which a
     ratio is consistent with the data; tolerance: the relative change of the
     effect the data must rule out (`target_costs`); calibrated / with_prior:
-    names of the channels with lift tests / ROI priors."""
+    names of the channels with lift tests / ROI priors; external: without a
+    profile, {name: `external_costs`' nats} (absent: 0)."""
     out = []
     costs = None if profile is None else target_costs(profile, tolerance)
+    external = external or {}
     for c, name in enumerate(coverage["channel"]):
         if costs is not None:
             loose = bool((costs[c] <= nats).any())
-        else:  # the spend range knows nothing of tests and priors
-            loose = (name not in calibrated and name not in with_prior
+        else:  # the spend range knows nothing of tests and priors: their own cost
+            loose = (not external.get(name, 0.0) > nats
                      and bool(coverage["range_covered"].iloc[c] < RANGE_COVERED))
         if loose:
             out.append("extrapolated")
@@ -233,6 +238,27 @@ def roi_basis(profile: dict | None, coverage: pd.DataFrame, nats: float, toleran
             out.append("prior")
         else:
             out.append("measured")
+    return out
+
+
+def external_costs(fitted: Fitted, tolerance: float) -> dict[str, float]:
+    """{channel: nats} that changing the channel's effect by ±`tolerance`
+    costs under its lift tests and ROI priors alone: Σ ½ (tolerance · the
+    fitted model's lift / se)² over them (a prior is a test of all weeks), the
+    model's lift moving in proportion to the effect; channels without either
+    are absent."""
+    w = jnp.asarray(fitted.graph, jnp.float32)
+    out: dict[str, float] = {}
+    for lifts in (fitted.batch.lifts, fitted.batch.priors):
+        if lifts is None:
+            continue
+        model = np.asarray(model_lifts(fitted.params, fitted.batch, fitted.statics, fitted.model,
+                                       fitted.prediction(), w=w, lifts=lifts), np.float64)
+        se = np.asarray(lifts.lift_se, np.float64)
+        for c, cost in zip(np.argmax(np.asarray(lifts.off), axis=1),
+                           0.5 * (tolerance * model / se) ** 2):
+            name = fitted.channels[c]
+            out[name] = out.get(name, 0.0) + float(cost)
     return out
 
 
@@ -254,8 +280,9 @@ def evidence_table(fitted: Fitted) -> pd.DataFrame:
     if fitted.batch.priors is not None:
         with_prior = {names[c] for c in np.argmax(np.asarray(fitted.batch.priors.off), axis=1)}
     table = coverage.copy()
+    external = external_costs(fitted, ev.tolerance) if profile is None else None
     table.insert(1, "roi_basis", roi_basis(profile, coverage, ev.nats, ev.tolerance, tested,
-                                           with_prior))
+                                           with_prior, external))
     if profile is None:
         return table
     nats = np.asarray(profile["nats"])

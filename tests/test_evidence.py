@@ -95,10 +95,12 @@ def test_tests_and_priors_name_the_basis_of_a_pinned_channel():
     # a held ratio that stayed far from its target says nothing about the tolerance
     stuck = {"nats": [[0.1, 0.1]], "achieved": [[0.95, 1.05]]}
     assert roi_basis(stuck, coverage.iloc[:1], 2.0, 0.25) == ["measured"]
-    # without a profile the spend range decides, except for tests and priors,
-    # which it cannot see: an always-on channel with a lift test is calibrated
+    # without a profile the spend range decides, except where the tests or
+    # priors alone, which it cannot see, rule out ±tolerance at `nats`: b's
+    # test does (2.5 nats > 2), d's (0.5 nats) does not
     uncovered = coverage.assign(range_covered=0.1)
-    assert roi_basis(None, uncovered, 2.0, 0.25, calibrated={"b"}, with_prior={"c"}) == [
+    assert roi_basis(None, uncovered, 2.0, 0.25, calibrated={"b", "d"}, with_prior={"c"},
+                     external={"b": 2.5, "c": 3.0, "d": 0.5}) == [
         "extrapolated", "calibrated", "prior", "extrapolated"]
 
 
@@ -132,3 +134,29 @@ def test_a_run_writes_its_profile_and_each_channels_basis(tmp_path):
         assert col in channels and channels[col].notna().all(), col
     assert (run_dir / "evidence.json").exists()
     assert dcmmm.load_run(run_dir).evidence is not None
+
+
+@pytest.mark.parametrize("tolerance_over_se, basis",
+                         [(4.0, "calibrated"), (1.0, "extrapolated")])
+def test_without_a_profile_a_precise_test_alone_pins_an_always_on_channel(tolerance_over_se,
+                                                                          basis):
+    from dcmmm.evidence import _all_weeks, external_costs
+    from dcmmm.model.mmm import predict_panel
+
+    spec, params, batch, statics = flighted_and_constant()
+    kpi_mean = np.full(6, 100.0)
+    # the oracle: the KPI the constant channel c1 brings, by switching it off
+    on = predict_panel(spec, params, batch.x, batch.z, statics).y
+    off = predict_panel(spec, params, batch.x.at[..., 1].set(0.0), batch.z, statics).y
+    lift = float((np.asarray(on - off, np.float64) * kpi_mean[:, None]).sum())
+    se = 0.25 * lift / tolerance_over_se  # a ±25% change moves the test by that many se
+    n_regions, n_weeks, n_channels = batch.x.shape
+    test = _all_weeks([1], n_regions, n_weeks, n_channels, [lift], [se], kpi_mean)
+    fitted = fitted_of(spec, params, batch._replace(lifts=test), statics, np.zeros((2, 2)),
+                       kpi_mean)
+    costs = external_costs(fitted, 0.25)
+    assert set(costs) == {"c1"}
+    assert costs["c1"] == pytest.approx(0.5 * tolerance_over_se**2, rel=1e-4)
+    table = evidence_table(fitted).set_index("channel")  # no profile: evidence.steps=0
+    assert table.loc["c1", "roi_basis"] == basis  # 8 nats > 2 pins it; 0.5 does not
+    assert table.loc["c0", "roi_basis"] == "measured"  # flighted: the spend range covers it
