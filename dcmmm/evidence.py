@@ -247,16 +247,13 @@ def external_costs(fitted: Fitted, tolerance: float) -> dict[str, float]:
     fitted model's lift / se)² over them (a prior is a test of all weeks), the
     model's lift moving in proportion to the effect; channels without either
     are absent."""
-    w = jnp.asarray(fitted.graph, jnp.float32)
     out: dict[str, float] = {}
     for lifts in (fitted.batch.lifts, fitted.batch.priors):
         if lifts is None:
             continue
-        model = np.asarray(model_lifts(fitted.params, fitted.batch, fitted.statics, fitted.model,
-                                       fitted.prediction(), w=w, lifts=lifts), np.float64)
         se = np.asarray(lifts.lift_se, np.float64)
         for c, cost in zip(np.argmax(np.asarray(lifts.off), axis=1),
-                           0.5 * (tolerance * model / se) ** 2):
+                           0.5 * (tolerance * fitted.model_lifts(lifts) / se) ** 2):
             name = fitted.channels[c]
             out[name] = out.get(name, 0.0) + float(cost)
     return out

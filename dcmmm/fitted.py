@@ -23,7 +23,7 @@ from dcmmm.model.graph import threshold_graph
 from dcmmm.model.mmm import ModelSpec, Prediction, Statics, graph_weights, predict_panel
 from dcmmm.specs import RunSpec
 from dcmmm.train.inputs import Split
-from dcmmm.train.loss import Batch
+from dcmmm.train.loss import Batch, model_lifts
 from dcmmm.train.replicas import replica
 
 
@@ -101,6 +101,14 @@ class Fitted:
     def prediction(self) -> Prediction:
         """The prediction and its components [R, T, ...] in scaled units."""
         return predict_panel(self.model, self.params, self.batch.x, self.batch.z, self.statics)
+
+    def model_lifts(self, lifts) -> np.ndarray:
+        """[N] the KPI the fitted model loses in each of the lift tests `lifts`
+        (a `LiftBatch`: the run's tests or priors), through the thresholded
+        graph (KPI units, float64)."""
+        w = jax.numpy.asarray(self.graph, jax.numpy.float32)
+        return np.asarray(model_lifts(self.params, self.batch, self.statics, self.model,
+                                      self.prediction(), w=w, lifts=lifts), np.float64)
 
     def to_kpi(self, scaled) -> np.ndarray:
         """Scaled KPI [R, T] (a prediction or one of its components) in KPI units, float64."""

@@ -245,12 +245,13 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
     save_final(checkpoint_dir, result, phase1["refit"], phase1_0)
     zero = None
     if ens.zero_tests and float(jnp.sum(batch.val_w)) > 0:
-        zero = clean({"channels": list(panel.channels), **zero_tests(
+        zero = {"channels": list(panel.channels), **zero_tests(
             replica(phase1["params"], 0), batch, statics, spec,
-            region_layout(spec.mesh, panel.n_regions))})
+            region_layout(spec.mesh, panel.n_regions))}
         if lift_tests is not None:
-            zero = clean(with_lift_tests(zero, lift_tests.channel, lift_tests.lift,
-                                         lift_tests.lift_se, ens.interval))
+            zero = with_lift_tests(zero, lift_tests.channel, lift_tests.lift, lift_tests.lift_se,
+                                   ens.interval)
+        zero = clean(zero)
         logger.info("zero tests: zero is plausible for %s",
                     [c for c, ok in zip(panel.channels, zero["plausible"]) if ok] or "no channel")
     fitted = Fitted.of(spec, panel, scalers, result.params, batch, statics, split, res.params, zero)

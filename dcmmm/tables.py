@@ -9,7 +9,6 @@ analyses' tables get member intervals (`dcmmm.intervals`).
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -26,7 +25,6 @@ from dcmmm.model.adstock import mean_lag
 from dcmmm.model.mmm import adstock_kernel
 from dcmmm.model.saturation import hill_k, hill_s
 from dcmmm.refresh import Previous, compare
-from dcmmm.train.loss import model_lifts
 
 CURVE_COLUMNS = ("incremental_direct", "incremental_total")  # with member intervals
 
@@ -154,9 +152,7 @@ def channel_table(fitted: Fitted, weeks=None) -> pd.DataFrame:
 def lift_table(fitted: Fitted) -> pd.DataFrame:
     """calibration.csv: each lift test beside the fitted model's lift for it."""
     panel, lifts = fitted.panel, fitted.batch.lifts
-    model = np.asarray(model_lifts(fitted.params, fitted.batch, fitted.statics, fitted.model,
-                                   fitted.prediction(), w=jnp.asarray(fitted.graph, jnp.float32)),
-                       np.float64)
+    model = fitted.model_lifts(lifts)
     measured, se = np.asarray(lifts.lift, np.float64), np.asarray(lifts.lift_se, np.float64)
     labels = panel.period_labels()
     regions, weeks = np.asarray(lifts.region_w) > 0, np.asarray(lifts.week_w) > 0

@@ -3,8 +3,9 @@
     python -m scripts.design_loop --scenario geo --seeds 0 1 2 [--set key=value ...]
 
 Per seed, under outputs/design_loop/<scenario>_<seed>/ (replacing an earlier
-one; with --reuse-fit its finished `fit/` is kept): `fit/` is the run without experiments (its channels.csv holds each
-channel's roi_basis), `fit/design/` what `python design.py run=fit
+one; with --reuse-fit its finished `fit/` is kept): `fit/` is the run
+without experiments (its channels.csv holds each channel's roi_basis),
+`fit/design/` what `python design.py run=fit
 design.retrospective=true` proposes (at most design.max_tests tests, placed
 in the data's weeks so the generator can run them), `lift_tests.csv` those
 tests run in the true world at the precision the design states

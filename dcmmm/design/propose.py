@@ -247,12 +247,11 @@ def propose(fitted: Fitted, channels: pd.DataFrame, dspec: DesignSpec) -> dict:
     if not tests:  # no channel can be measured at min_power: the best chance, said so
         best = max(weak, key=lambda t: t["power"])
         weak.remove(best)
+        taken |= set(best["treatment"].tolist())
         tests.append(best)
         why = (f"extrapolated; no test reaches power {dspec.min_power:g} (design.min_power), "
                f"{best['channel']}'s comes closest")
-    control = np.array([r for r in range(panel.n_regions)
-                        if r not in set().union(*(set(t["treatment"].tolist()) for t in tests))],
-                       int)
+    control = np.array([r for r in range(panel.n_regions) if r not in taken], int)
     design = _finish(fitted, channels, dspec, tests, control, (n_pre, sigma2, y_pre), why)
     design["not_proposed"] = [
         {"channel": t["channel"], "regions": int(len(t["treatment"])), "power": t["power"],
