@@ -167,7 +167,8 @@ KEYS: dict[str, Rule] = {
     # conf/design.yaml (design.py; "run" as above)
     "design.channel": OPTIONAL_TEXT,
     "design.max_tests": _int(1),
-    "design.weeks": _int(1),
+    "design.weeks": _int(1, null=True),
+    "design.max_weeks": _int(1),
     "design.cooldown": _int(0, null=True),
     "design.regions": _int(1, null=True),
     "design.power": Rule("float", 0.0, open_low=True, high=1.0),

@@ -1,14 +1,16 @@
 """Proposing geo lift tests for the channels whose ROI the data cannot tell.
 
 For each channel to test (the one named, or up to `max_tests` channels whose
-`roi_basis` is `extrapolated`, the least known first, skipping those whose
-best test would have less than `min_power` to tell the lift the fit expects
-from zero: such a test would not change what the run knows, and its regions
+`roi_basis` is `extrapolated`, the most KPI at stake first (`uncertainty`),
+skipping those whose best test would have less than `min_power` to tell the
+lift the fit expects from zero: such a test would not change what the run knows, and its regions
 are better spent on a channel that can be measured), a go-dark test:
 
-- **weeks**: `weeks` weeks dark, then a cool-down until the fitted adstock
-  has delivered 95% of the switched-off spend's effect; the KPI is measured
-  over both. The model's expectations are computed on the window of the last
+- **weeks**: `weeks` weeks dark (by default the fewest of 4, 8, 12, …
+  `max_weeks` with which the test reaches its precision and power, else
+  `max_weeks`: a longer test loses more KPI and measures it more precisely),
+  then a cool-down until the fitted adstock has delivered 95% of the
+  switched-off spend's effect; the KPI is measured over both. The model's expectations are computed on the window of the last
   year where switching the channel off loses the most KPI (the channel on
   air at its usual level); the test itself starts after the data (or at
   `start`), or, `retrospective`, in that window of the data (what the
@@ -60,7 +62,8 @@ class DesignSpec:
 
     channel: str | None = None
     max_tests: int = 3
-    weeks: int = 8
+    weeks: int | None = None
+    max_weeks: int = 16
     cooldown: int | None = None
     regions: int | None = None
     precision: float = 0.1
@@ -75,6 +78,16 @@ class DesignSpec:
 
 
 MAX_BASELINE = 52  # weeks: the default baseline is at most a year
+WEEKS_STEP = 4  # weeks: the durations tried without design.weeks are 4, 8, 12, … max_weeks
+
+
+def durations(dspec: DesignSpec) -> list[int]:
+    """The weeks dark to try, shortest first: `weeks`, else 4, 8, 12, … up
+    to `max_weeks` (which is always tried)."""
+    if dspec.weeks is not None:
+        return [dspec.weeks]
+    steps = list(range(WEEKS_STEP, dspec.max_weeks, WEEKS_STEP))
+    return steps + [dspec.max_weeks]
 
 
 def baseline_weeks(dspec: DesignSpec, n_pre: int, n_measured: int) -> int:
@@ -91,27 +104,29 @@ def baseline_weeks(dspec: DesignSpec, n_pre: int, n_measured: int) -> int:
 
 
 def uncertainty(channels: pd.DataFrame) -> pd.Series:
-    """Per channel (index: name) how little is known of its effect, larger =
-    less known: with a profile, minus the cheaper of its two holds' costs in
-    nats (`profile_nats_low`, `profile_nats_high`; negative where the data
-    even prefer the held effect, as a wrong fit's channels do); else the
-    ensemble's ROI (or effect) interval over its value; else 1 − the spend
-    range covered. The profile's ROI range is no ranking: for every loose
-    channel it is the probed ±tolerance."""
+    """Per channel (index: name) how much of the KPI its unknown effect puts
+    at stake, larger first: with an ensemble, the width of its interval of
+    incremental KPI (`incremental_total_lo` … `_hi`, KPI units: a test that
+    pins a channel whose credit could be 10 million or 1 million is worth
+    more than one whose credit is known to ±1 million, whatever their ROI);
+    else, with a profile, minus the cheaper of its two holds' costs in nats
+    (`profile_nats_low`, `profile_nats_high`; negative where the data even
+    prefer the held effect, as a wrong fit's channels do); else 1 − the
+    spend range covered. The profile's ROI range is no ranking: for every
+    loose channel it is the probed ±tolerance."""
     table = channels.set_index(channels["channel"].astype(str))
+    if {"incremental_total_lo", "incremental_total_hi"} <= set(table.columns):
+        return (table["incremental_total_hi"] - table["incremental_total_lo"]).fillna(np.inf)
     if {"profile_nats_low", "profile_nats_high"} <= set(table.columns):
         return -table[["profile_nats_low", "profile_nats_high"]].min(axis=1).fillna(-np.inf)
-    value = "roi" if table["roi"].notna().any() else "incremental_total"
-    mid = table[value].abs().replace(0.0, np.nan)
-    if f"{value}_lo" in table:
-        return ((table[f"{value}_hi"] - table[f"{value}_lo"]) / mid).fillna(np.inf)
     return 1.0 - table["range_covered"]
 
 
 def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[str], str]:
     """(channel names, why): the one named, else every extrapolated channel,
-    least known first (`uncertainty`; `propose` takes up to `max_tests` of
-    them whose tests have the power), else the single least known one."""
+    the most KPI at stake first (`uncertainty`; `propose` takes up to
+    `max_tests` of them whose tests have the power), else the single one
+    with the most at stake."""
     names = list(channels["channel"].astype(str))
     if dspec.channel is not None:
         if dspec.channel not in names:
@@ -123,7 +138,7 @@ def channels_to_test(channels: pd.DataFrame, dspec: DesignSpec) -> tuple[list[st
     guessed = [c for c in order.index if basis[c] == "extrapolated"]
     if guessed:
         return guessed, "extrapolated"
-    return [order.index[0]], "least known (no channel is extrapolated)"
+    return [order.index[0]], "the most KPI at stake (no channel is extrapolated)"
 
 
 def roi_sd_now(channels: pd.DataFrame, name: str, level: float) -> float:
@@ -262,24 +277,42 @@ def propose(fitted: Fitted, channels: pd.DataFrame, dspec: DesignSpec) -> dict:
 
 def _size_test(fitted: Fitted, dspec: DesignSpec, name: str, taken: set[int], slots: int,
                rng: np.random.Generator, data) -> dict:
-    """A go-dark test of channel `name` in regions not `taken`, sized (module
-    docstring) with its share of the free regions for `slots` tests and a
-    control group, against as many free control regions as the later tests
-    will leave; "power" is its power for the lift the fit expects."""
+    """A go-dark test of channel `name` in regions not `taken`: the shortest
+    duration (`durations`) at which the fewest regions, at most its share of
+    the free regions for `slots` tests and a control group, reach the
+    precision and power asked for (module docstring), judged against as many
+    free control regions as the later tests will leave; where none does, the
+    longest duration that fits in the training weeks with the whole share.
+    "power" is its power for the lift the fit expects."""
     panel = fitted.panel
     n_pre, sigma2, y_pre = data
     c = list(panel.channels).index(name)
     cool = dspec.cooldown if dspec.cooldown is not None else cooldown_weeks(fitted, c)
-    n_measured = dspec.weeks + cool
-    baseline = baseline_weeks(dspec, n_pre, n_measured)
-    if n_measured + baseline > n_pre:
-        raise ConfigError(f"design.weeks={dspec.weeks}, a {cool}-week cool-down and a "
-                          f"{baseline}-week baseline (design.baseline_weeks) need more than "
-                          f"the {n_pre} training weeks")
     adjusted = adjusted_kpi(fitted, c)
-    window = best_window(fitted, c, dspec.weeks, n_measured)
-    lifts = member_region_lifts(fitted, c, *week_masks(panel.n_weeks, window, dspec.weeks,
-                                                       n_measured))
+    fitting = [w for w in durations(dspec)
+               if w + cool + baseline_weeks(dspec, n_pre, w + cool) <= n_pre]
+    if not fitting:
+        weeks = dspec.weeks if dspec.weeks is not None else min(durations(dspec))
+        what = "design.weeks" if dspec.weeks is not None else "the shortest test"
+        raise ConfigError(f"{what}={weeks}, a {cool}-week cool-down and a "
+                          f"{baseline_weeks(dspec, n_pre, weeks + cool)}-week baseline "
+                          f"(design.baseline_weeks) need more than the {n_pre} training weeks")
+    for weeks in fitting:
+        test = _size_for_weeks(fitted, dspec, c, weeks, cool, adjusted, taken, slots, rng, data)
+        if test["reached"]:
+            break
+    return test
+
+
+def _size_for_weeks(fitted, dspec, c, weeks, cool, adjusted, taken, slots, rng, data) -> dict:
+    """`_size_test` for a test of `weeks` weeks dark."""
+    panel = fitted.panel
+    n_pre, sigma2, y_pre = data
+    name = panel.channels[c]
+    n_measured = weeks + cool
+    baseline = baseline_weeks(dspec, n_pre, n_measured)
+    window = best_window(fitted, c, weeks, n_measured)
+    lifts = member_region_lifts(fitted, c, *week_masks(panel.n_weeks, window, weeks, n_measured))
     pool = np.array([r for r in range(panel.n_regions) if r not in taken and lifts[0, r] > 0])
     if pool.size == 0:
         raise ConfigError(f"channel {name!r} is not on air in any free region in the weeks "
@@ -297,11 +330,12 @@ def _size_test(fitted: Fitted, dspec: DesignSpec, name: str, taken: set[int], sl
         control = np.sort(rng.choice(control, size=keep, replace=False))
         se = power.standard_error(adjusted, sigma2, treatment, control, n_measured, n_pre,
                                   baseline)["se"]
-        if sized_enough(sizing_lift(lifts, treatment), se, dspec):
+        reached = sized_enough(sizing_lift(lifts, treatment), se, dspec)
+        if reached:
             break
     return {"channel": name, "channel_index": c, "treatment": treatment, "window": window,
-            "cooldown": cool, "n_measured": n_measured, "baseline": baseline, "lifts": lifts,
-            "adjusted": adjusted, "se": se,
+            "weeks": weeks, "cooldown": cool, "n_measured": n_measured, "baseline": baseline,
+            "lifts": lifts, "adjusted": adjusted, "se": se, "reached": reached,
             "power": power.power(float(lifts[0, treatment].sum()), se, dspec.level)}
 
 
@@ -329,8 +363,8 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
         window_labels = future_labels(fitted, t["window"], t["n_measured"])
         test = {
             "channel": t["channel"], "treatment": [panel.regions[r] for r in treat],
-            "start": labels[0], "end": labels[dspec.weeks - 1], "measure_end": labels[-1],
-            "weeks": dspec.weeks, "cooldown_weeks": t["cooldown"],
+            "start": labels[0], "end": labels[t["weeks"] - 1], "measure_end": labels[-1],
+            "weeks": t["weeks"], "cooldown_weeks": t["cooldown"],
             "baseline_weeks": t["baseline"],
             "evaluated_on": [window_labels[0], window_labels[-1]],
             "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,

@@ -44,8 +44,8 @@ def not_proposed_text(skipped: list[dict], min_power: float) -> str:
                      f"{number(t['lift_se'])})" for t in skipped)
     return (f"Not proposed, as their best test would have less than {percent(min_power)} power "
             f"to tell the channel from zero (design.min_power) and would not change what the "
-            f"run knows: {each}. Name one with design.channel to design it anyway, or give "
-            f"it more weeks (design.weeks).")
+            f"run knows: {each}. Name one with design.channel to design it anyway, or allow "
+            f"longer tests (design.max_weeks, or design.weeks).")
 
 
 def design_summary(record: dict, page: str | None = None, table: str | None = None) -> str:
@@ -71,8 +71,8 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
     if weak:
         lines.append(_wrap(f"Below the precision or power asked for (se/lift at most "
                            f"{percent(settings.get('precision', float('nan')))}, power "
-                           f"{percent(settings['power'])}): {', '.join(weak)}; more weeks "
-                           "(design.weeks) or fewer tests (design.max_tests, so each gets more "
+                           f"{percent(settings['power'])}): {', '.join(weak)}; longer tests "
+                           "(design.max_weeks, or design.weeks) or fewer tests (design.max_tests, so each gets more "
                            "regions) would help."))
     lines.append(_wrap("When a test is done: write the KPI it lost in design.csv's lift column "
                        "and fit again with calibration.path=<design.csv>."))

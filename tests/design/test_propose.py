@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from dcmmm.design.propose import DesignSpec, channels_to_test
+from dcmmm.design.propose import DesignSpec, channels_to_test, durations
 
 
-def test_the_least_known_extrapolated_channels_are_tested_first():
+def test_without_an_ensemble_the_least_known_extrapolated_channels_are_tested_first():
     channels = pd.DataFrame({
         "channel": ["tv", "radio", "social", "search", "null_ch"],
         "roi": [2.8, 8.5, 1.3, 2.7, 1.9],
@@ -21,6 +21,24 @@ def test_the_least_known_extrapolated_channels_are_tested_first():
     pinned = channels.assign(roi_basis="measured")
     assert channels_to_test(pinned, DesignSpec())[0] == ["tv"]
     assert channels_to_test(channels, DesignSpec(channel="search"))[0] == ["search"]
+
+
+def test_with_an_ensemble_the_channels_with_the_most_kpi_at_stake_are_tested_first():
+    channels = pd.DataFrame({
+        "channel": ["tv", "social", "search", "null_ch"],
+        "roi": [2.8, 1.3, 2.7, 1.9],
+        "roi_basis": ["extrapolated", "extrapolated", "measured", "extrapolated"],
+        # null_ch's ROI interval is the widest relative to its value, but social's
+        # credit could be anything from 0 to 9.75 million KPI
+        "incremental_total_lo": [0.0, 0.0, 2.9e6, 0.0],
+        "incremental_total_hi": [9.4e6, 9.75e6, 3.9e6, 8.0e6],
+        "profile_nats_low": [4.2, 0.58, 2.4, -0.54],
+        "profile_nats_high": [-0.76, -0.39, -0.35, 0.38]})
+    names, why = channels_to_test(channels, DesignSpec())
+    assert names == ["social", "tv", "null_ch"] and why == "extrapolated"
+    # none extrapolated: the single channel with most at stake
+    pinned = channels.assign(roi_basis="measured")
+    assert channels_to_test(pinned, DesignSpec())[0] == ["social"]
 
 
 def test_a_test_is_sized_for_the_smallest_lift_the_ensemble_expects():
@@ -49,3 +67,10 @@ def test_the_default_baseline_is_half_the_weeks_the_test_leaves_at_most_a_year()
     assert baseline_weeks(spec, n_pre=200, n_measured=14) == 52  # at most a year
     assert baseline_weeks(spec, n_pre=15, n_measured=14) == 1  # at least one week
     assert baseline_weeks(DesignSpec(baseline_weeks=13), n_pre=104, n_measured=14) == 13
+
+
+def test_without_weeks_the_durations_tried_are_4_8_12_up_to_max_weeks():
+    assert durations(DesignSpec()) == [4, 8, 12, 16]
+    assert durations(DesignSpec(max_weeks=10)) == [4, 8, 10]
+    assert durations(DesignSpec(max_weeks=3)) == [3]
+    assert durations(DesignSpec(weeks=6)) == [6]  # design.weeks: that duration only

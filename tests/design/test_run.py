@@ -89,6 +89,7 @@ def _design(args, cwd):
     (["design.baseline_weeks=0"], "design.baseline_weeks must be an integer >= 1, got 0"),
     (["+design.wekks=3"], "unknown config key 'design.wekks'"),
     (["design.weeks=60"], "need more than the"),
+    (["design.max_weeks=0"], "design.max_weeks must be an integer >= 1, got 0"),
 ])
 def test_bad_design_input_is_one_line_and_exit_2(tiny_run, tmp_path, args, words):
     proc = _design([f"run={tiny_run}", f"hydra.run.dir={tmp_path / 'out'}", *args], tmp_path)
@@ -126,8 +127,13 @@ def test_the_design_takes_the_fewest_regions_that_reach_the_precision(tiny_run, 
     strict = design_main(design_cfg(tiny_run, ["design.channel=social", "design.precision=1e-6"]),
                          tmp_path / "strict")
     assert len(loose["tests"][0]["treatment"]) == 1  # one region already reaches it
+    assert loose["tests"][0]["weeks"] == 4  # in the shortest test tried
     test = strict["tests"][0]  # unreachable: the whole share (half of the 8 regions)
     assert len(test["treatment"]) == 4 and test["relative_se"] > 1e-6
+    assert test["weeks"] == 16  # and the longest test (design.max_weeks)
+    short = design_main(design_cfg(tiny_run, ["design.channel=social", "design.precision=1e-6",
+                                              "design.weeks=4"]), tmp_path / "short")["tests"][0]
+    assert short["weeks"] == 4 and short["relative_se"] > test["relative_se"]  # less precise
     assert test["relative_se"] == pytest.approx(test["lift_se"] / abs(test["expected_lift"]))
     assert "Below the precision or power asked for" in design_summary(
         json.loads((tmp_path / "strict" / "design.json").read_text()))
