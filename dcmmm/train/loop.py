@@ -20,7 +20,7 @@ import optax
 from tqdm.auto import tqdm
 
 from dcmmm.model.mmm import ModelSpec, Statics
-from dcmmm.train.loss import Batch, LossSpec, loss_terms, validation_mse
+from dcmmm.train.loss import Batch, LossSpec, loss_terms, selection_score, validation_mse
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,7 @@ def make_call_fn(mspec: ModelSpec, lspec: LossSpec, tspec: TrainSpec):
         )
         last = jax.tree.map(lambda series: series[-1], metrics)
         last["val_mse"] = validation_mse(state.params, batch, statics, mspec)
+        last["val_score"] = selection_score(last, batch)
         return state, last
 
     return call
@@ -221,7 +222,7 @@ def fit(params, batch: Batch, statics: Statics, mspec: ModelSpec, lspec: LossSpe
         history.append(metrics)
         if not np.isfinite(metrics["loss"]) or not np.isfinite(metrics["grad_norm"]):
             raise FloatingPointError(f"non-finite loss or gradient at step {step}")
-        score = metrics["val_mse"] if has_val else -step
+        score = metrics["val_score"] if has_val else -step
         best_score, best_params, best_step = progress.best_score, progress.best_params, progress.best_step
         if score < best_score:
             best_score, best_params, best_step = score, jax.tree.map(jnp.copy, state.params), step

@@ -233,6 +233,27 @@ def likelihood_nats(params, batch: Batch, statics: Statics, mspec: ModelSpec, pr
     return 0.5 * jnp.sum(z**2)
 
 
+EVIDENCE_TERMS = ("calibration", "priors")  # loss terms that are likelihoods of outside evidence
+
+
+def selection_score(metrics: dict, batch: Batch):
+    """Early stopping's score: the validation MSE plus the lift tests' and ROI
+    priors' misfit on its scale. Both are log-likelihoods: the validation
+    cells' is N_val · mse / (2σ̂²) nats, and a likelihood term of the loss is
+    t = σ̂²/N_fit · nats (module docstring); in the MSE's units (× 2σ̂²/N_val)
+    their sum is mse + 2 · N_fit/N_val · t. Without tests or priors it is the
+    validation MSE. Counting the tests keeps a step where the fit still
+    disagrees with them from being chosen for a hair's better validation
+    weeks: the directions the tests pin are those the data barely move,
+    along which the optimiser is slowest. `metrics`: a call's last step's
+    terms (`val_mse` after it)."""
+    extra = sum(metrics[k] for k in EVIDENCE_TERMS if k in metrics)
+    if isinstance(extra, int):  # neither term
+        return metrics["val_mse"]
+    n_val = jnp.maximum(jnp.sum(batch.val_w), 1.0)
+    return metrics["val_mse"] + 2.0 * jnp.sum(batch.fit_w) / n_val * extra
+
+
 def validation_mse(params, batch: Batch, statics: Statics, mspec: ModelSpec):
     """Mean squared error (scaled units) over the validation cells."""
     pred = predict_panel(mspec, params, batch.x, batch.z, statics)

@@ -201,7 +201,7 @@ def _loop(run_call, state, best_params, has_val, tspec: TrainSpec, n: int, bar):
         if bad.any():
             raise FloatingPointError(
                 f"non-finite loss or gradient at step {step} in replica {int(np.argmax(bad))}")
-        score = np.where(has_val, metrics["val_mse"], -step)
+        score = np.where(has_val, metrics["val_score"], -step)
         improved = active & (score < best_score)
         best_score = np.where(improved, score, best_score)
         best_step = np.where(improved, step, best_step)

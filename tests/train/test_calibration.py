@@ -103,3 +103,25 @@ def test_lift_test_pulls_the_channel_effect_towards_the_measurement():
     _, terms = loss_terms(params, 0.0, 1.0, batch._replace(lifts=lifts), statics, spec, lspec)
     assert float(terms["calibration"]) > 0
 
+
+
+def test_early_stopping_counts_the_lift_tests_as_the_nats_they_are():
+    """selection_score is the validation cells' and the tests' log-likelihood
+    together, on the validation MSE's scale (closed form)."""
+    from dcmmm.train.loss import selection_score
+
+    fit_w = np.zeros((4, 30))
+    fit_w[:, :22] = 1.0
+    val_w = np.zeros((4, 30))
+    val_w[:, 22:] = 1.0  # 32 validation cells, 88 fitted
+    batch = tiny_problem(n_regions=4, n_weeks=30)[2]._replace(fit_w=jnp.asarray(fit_w),
+                                                             val_w=jnp.asarray(val_w))
+    sigma2, mse, nats = 0.04, 0.05, 3.0
+    assert float(selection_score({"val_mse": mse}, batch)) == pytest.approx(mse)  # no evidence
+    term = sigma2 / 88 * nats  # a likelihood term of the loss: σ̂²/N_fit per nat
+    score = float(selection_score({"val_mse": mse, "calibration": term}, batch))
+    assert score * 32 / (2 * sigma2) == pytest.approx(32 * mse / (2 * sigma2) + nats, rel=1e-5)
+    both = float(selection_score({"val_mse": mse, "calibration": term, "priors": term}, batch))
+    assert both * 32 / (2 * sigma2) == pytest.approx(32 * mse / (2 * sigma2) + 2 * nats, rel=1e-5)
+    # the refresh pull is a prior on parameters, not outside evidence: not counted
+    assert float(selection_score({"val_mse": mse, "refresh": term}, batch)) == pytest.approx(mse)
