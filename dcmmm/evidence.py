@@ -260,7 +260,8 @@ def external_costs(fitted: Fitted, tolerance: float) -> dict[str, float]:
 
 
 def evidence_table(fitted: Fitted) -> pd.DataFrame:
-    """channels.csv's evidence columns per channel: `roi_basis`, the spend
+    """channels.csv's evidence columns per channel: `roi_basis`, the number
+    of the run's lift tests of the channel (`lift_tests`), the spend
     range (`spend_coverage`) and, with a profile, the nats of holding the
     effect at 1 / (1 + tol) and 1 + tol of its fitted value
     (`profile_nats_low`, `profile_nats_high`) and the
@@ -270,9 +271,10 @@ def evidence_table(fitted: Fitted) -> pd.DataFrame:
     profile = fitted.evidence
     ev = fitted.spec.evidence
     names = fitted.channels
-    tested = set()
+    n_tests = np.zeros(len(names), int)
     if fitted.batch.lifts is not None:
-        tested = {names[c] for c in np.argmax(np.asarray(fitted.batch.lifts.off), axis=1)}
+        np.add.at(n_tests, np.argmax(np.asarray(fitted.batch.lifts.off), axis=1), 1)
+    tested = {names[c] for c in np.flatnonzero(n_tests)}
     with_prior = set()
     if fitted.batch.priors is not None:
         with_prior = {names[c] for c in np.argmax(np.asarray(fitted.batch.priors.off), axis=1)}
@@ -280,6 +282,7 @@ def evidence_table(fitted: Fitted) -> pd.DataFrame:
     external = external_costs(fitted, ev.tolerance) if profile is None else None
     table.insert(1, "roi_basis", roi_basis(profile, coverage, ev.nats, ev.tolerance, tested,
                                            with_prior, external))
+    table.insert(2, "lift_tests", n_tests)
     if profile is None:
         return table
     nats = np.asarray(profile["nats"])

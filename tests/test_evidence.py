@@ -160,3 +160,13 @@ def test_without_a_profile_a_precise_test_alone_pins_an_always_on_channel(tolera
     table = evidence_table(fitted).set_index("channel")  # no profile: evidence.steps=0
     assert table.loc["c1", "roi_basis"] == basis  # 8 nats > 2 pins it; 0.5 does not
     assert table.loc["c0", "roi_basis"] == "measured"  # flighted: the spend range covers it
+    assert table.loc["c1", "lift_tests"] == 1 and table.loc["c0", "lift_tests"] == 0
+    # the run's summary and report say whether a test was run and too imprecise
+    from dcmmm.analysis.report import basis_note
+    from dcmmm.analysis.summary import basis_line
+    line, note = basis_line(table.reset_index()), basis_note(table.reset_index())
+    if basis == "extrapolated":
+        assert "extrapolated although tested: c1" in line and "design.channel" in line
+        assert "c1 is an extrapolation although tested" in note
+    else:
+        assert "pin every channel" in line and "tested" not in note

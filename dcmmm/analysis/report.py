@@ -255,16 +255,23 @@ def basis_note(channels: pd.DataFrame) -> str:
     (`roi_basis`), naming the channels whose ROI is an extrapolation."""
     if "roi_basis" not in channels:
         return ""
-    basis = channels.set_index(channels["channel"].astype(str))["roi_basis"]
-    guessed = [name for name, b in basis.items() if b == "extrapolated"]
-    if not guessed:
+    guessed, tested = facts.extrapolated(channels)
+    if not guessed and not tested:
         return _note("Every channel's effect is pinned by the data, lift tests or priors "
                      "(roi_basis: measured, calibrated or prior).")
-    return ('<p class="summary">' + html.escape(
-        f"The {'ROI' if facts.has_spend(channels) else 'effect'} of {', '.join(guessed)} is an "
-        "extrapolation: the data cannot tell it within "
-        "the tolerance (roi_basis = extrapolated; the profile columns show what fits equally "
-        "well). A lift test can: python design.py run=<this run directory>.") + "</p>")
+    what = "ROI" if facts.has_spend(channels) else "effect"
+    said = []
+    if guessed:
+        said.append(f"The {what} of {', '.join(guessed)} is an extrapolation: the data cannot "
+                    "tell it within the tolerance (roi_basis = extrapolated; the profile columns "
+                    "show what fits equally well). A lift test can: python design.py run=<this "
+                    "run directory>.")
+    if tested:
+        said.append(f"The {what} of {', '.join(tested)} is an extrapolation although tested: "
+                    "the lift tests given (calibration.csv) are too imprecise to pin it within "
+                    "the tolerance. A larger or longer test can: python design.py run=<this run "
+                    "directory> design.channel=<channel>.")
+    return '<p class="summary">' + html.escape(" ".join(said)) + "</p>"
 
 
 def _error_bars(ax, pos, frame: pd.DataFrame, col: str) -> None:

@@ -183,13 +183,32 @@ def basis_line(channels: pd.DataFrame) -> str | None:
     or None where the table has no basis."""
     if "roi_basis" not in channels:
         return None
-    guessed = [str(c) for c, b in zip(channels["channel"], channels["roi_basis"])
-               if b == "extrapolated"]
-    if not guessed:
+    guessed, tested = extrapolated(channels)
+    if not guessed and not tested:
         return "How each ROI is known: the data, tests or priors pin every channel's (roi_basis)."
     what = "ROI" if has_spend(channels) else "Effect (incremental KPI; no spend, so no ROI)"
-    return (f"{what} extrapolated, not measured (roi_basis): {', '.join(guessed)}: the data "
-            "cannot tell it. python design.py run=<this run> designs the lift test that can.")
+    said = []
+    if guessed:
+        said.append(f"{what} extrapolated, not measured (roi_basis): {', '.join(guessed)}: the "
+                    "data cannot tell it. python design.py run=<this run> designs the lift test "
+                    "that can.")
+    if tested:
+        said.append(f"{what} extrapolated although tested: {', '.join(tested)}: its lift tests "
+                    "(calibration.csv) are too imprecise to pin it; python design.py run=<this "
+                    "run> design.channel=<channel> designs a larger or longer one.")
+    return " ".join(said)
+
+
+def extrapolated(channels: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(untested, tested): the channels whose `roi_basis` is extrapolated,
+    without lift tests and with some (`lift_tests` > 0; none where the table
+    predates the column)."""
+    table = channels.assign(lift_tests=channels.get("lift_tests", 0))
+    out = ([], [])
+    for name, basis, n in zip(table["channel"], table["roi_basis"], table["lift_tests"]):
+        if basis == "extrapolated":
+            out[int(np.nan_to_num(n) > 0)].append(str(name))
+    return out
 
 
 def graph_line(dag: pd.DataFrame | None, channels: pd.DataFrame) -> str:

@@ -36,8 +36,10 @@ def _sentence(test: dict, level: float) -> str:
     cool = (f", and keep measuring the KPI to {test['measure_end']} (a cool-down of "
             f"{test['cooldown_weeks']} weeks for the carry-over of the switched-off spend)"
             if test["cooldown_weeks"] else "")
+    why = (f" ({test['weeks_why']})" if test.get("weeks_why", "design.weeks") != "design.weeks"
+           else "")
     return (f"Switch {test['channel']} off in {len(test['treatment'])} regions for "
-            f"{test['weeks']} weeks, {test['start']} to {test['end']}{cool}. The model expects "
+            f"{test['weeks']} weeks{why}, {test['start']} to {test['end']}{cool}. The model expects "
             f"these regions to lose {_fmt(test['expected_lift'])} KPI{spread}; the test "
             f"measures it with a standard error of {_fmt(test['lift_se'])} (the model's residual "
             f"noise), {100 * test['relative_se']:.0f}% of the lift, so it measures the ROI to "

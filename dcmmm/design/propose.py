@@ -339,6 +339,18 @@ def _size_for_weeks(fitted, dspec, c, weeks, cool, adjusted, taken, slots, rng, 
             "power": power.power(float(lifts[0, treatment].sum()), se, dspec.level)}
 
 
+def _weeks_why(dspec: DesignSpec, test: dict) -> str:
+    """Why the test lasts its weeks, in words."""
+    if dspec.weeks is not None:
+        return "design.weeks"
+    tried = ", ".join(str(w) for w in durations(dspec))
+    if test["reached"]:
+        return (f"the shortest of {tried} weeks with which it reaches the precision and power "
+                "asked")
+    return (f"the longest of {tried} that fits (design.max_weeks): no test reaches the precision "
+            "and power asked")
+
+
 def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
     """Each test's numbers against the final control group, and design.csv."""
     panel = fitted.panel
@@ -364,7 +376,7 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
         test = {
             "channel": t["channel"], "treatment": [panel.regions[r] for r in treat],
             "start": labels[0], "end": labels[t["weeks"] - 1], "measure_end": labels[-1],
-            "weeks": t["weeks"], "cooldown_weeks": t["cooldown"],
+            "weeks": t["weeks"], "weeks_why": _weeks_why(dspec, t), "cooldown_weeks": t["cooldown"],
             "baseline_weeks": t["baseline"],
             "evaluated_on": [window_labels[0], window_labels[-1]],
             "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,

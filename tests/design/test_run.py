@@ -131,6 +131,9 @@ def test_the_design_takes_the_fewest_regions_that_reach_the_precision(tiny_run, 
     test = strict["tests"][0]  # unreachable: the whole share (half of the 8 regions)
     assert len(test["treatment"]) == 4 and test["relative_se"] > 1e-6
     assert test["weeks"] == 16  # and the longest test (design.max_weeks)
+    assert test["weeks_why"].startswith("the longest") and "shortest" in loose["tests"][0][
+        "weeks_why"]
+    assert f"for 16 weeks ({test['weeks_why']})" in (tmp_path / "strict" / "design.html").read_text()
     short = design_main(design_cfg(tiny_run, ["design.channel=social", "design.precision=1e-6",
                                               "design.weeks=4"]), tmp_path / "short")["tests"][0]
     assert short["weeks"] == 4 and short["relative_se"] > test["relative_se"]  # less precise
