@@ -3,18 +3,20 @@
 For each channel to test (the one named, or up to `max_tests` channels whose
 `roi_basis` is `extrapolated`, the most KPI at stake first (`uncertainty`),
 skipping those whose best test would have less than `min_power` to tell the
-lift the fit expects from zero: such a test would not change what the run knows, and its regions
-are better spent on a channel that can be measured), a go-dark test:
+lift the fit expects from zero: such a test would not change what the run
+knows, and its regions are better spent on a channel that can be measured),
+a go-dark test:
 
 - **weeks**: `weeks` weeks dark (by default the fewest of 4, 8, 12, …
   `max_weeks` with which the test reaches its precision and power, else
   `max_weeks`: a longer test loses more KPI and measures it more precisely),
   then a cool-down until the fitted adstock has delivered 95% of the
-  switched-off spend's effect; the KPI is measured over both. The model's expectations are computed on the window of the last
-  year where switching the channel off loses the most KPI (the channel on
-  air at its usual level); the test itself starts after the data (or at
-  `start`), or, `retrospective`, in that window of the data (what the
-  generator simulates);
+  switched-off spend's effect; the KPI is measured over both. The model's
+  expectations are computed on the window of the last year where switching
+  the channel off loses the most KPI (the channel on air at its usual
+  level); the test itself starts after the data (or at `start`), or,
+  `retrospective`, in that window of the data (what the generator
+  simulates);
 - **regions**: the fewest treatment regions (one drawn per stratum of the
   pre-period KPI, `dcmmm.design.groups`) that measure the lift to
   `precision` (its standard error over the lift: the relative precision of

@@ -72,8 +72,8 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
         lines.append(_wrap(f"Below the precision or power asked for (se/lift at most "
                            f"{percent(settings.get('precision', float('nan')))}, power "
                            f"{percent(settings['power'])}): {', '.join(weak)}; longer tests "
-                           "(design.max_weeks, or design.weeks) or fewer tests (design.max_tests, so each gets more "
-                           "regions) would help."))
+                           "(design.max_weeks, or design.weeks) or fewer tests (design.max_tests, "
+                           "so each gets more regions) would help."))
     lines.append(_wrap("When a test is done: write the KPI it lost in design.csv's lift column "
                        "and fit again with calibration.path=<design.csv>."))
     if table:

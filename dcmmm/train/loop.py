@@ -194,7 +194,9 @@ class Progress(NamedTuple):
 def fit(params, batch: Batch, statics: Statics, mspec: ModelSpec, lspec: LossSpec,
         tspec: TrainSpec, seed: int = 0, on_call=None, resume: Progress | None = None
         ) -> FitResult:
-    """Train from `params`; keep the parameters with the best validation MSE.
+    """Train from `params`; keep the parameters with the best validation score
+    (`selection_score`: the validation MSE, plus the lift tests' and ROI
+    priors' misfit where there are some).
 
     With no validation cells (val_w all zero), the final parameters are kept.
     Stops early after `patience` steps without improvement. After every fused

@@ -143,7 +143,7 @@ def fit_replicas(params: dict, batch: Batch, statics: Statics, mspec: ModelSpec,
     holds the real regions on one device.
 
     Replica i is exactly `loop.fit(params[i], batch[i], statics[i], ...,
-    seed=seeds[i])` (to float tolerance): the best validation MSE is kept,
+    seed=seeds[i])` (to float tolerance): the best validation score is kept,
     a replica without validation cells keeps its final parameters, and a
     replica stops after `patience` steps without improvement or at
     `max_steps`. Raises FloatingPointError when a replica that has not
