@@ -166,7 +166,8 @@ def test_without_a_profile_a_precise_test_alone_pins_an_always_on_channel(tolera
     from dcmmm.analysis.summary import basis_line
     line, note = basis_line(table.reset_index()), basis_note(table.reset_index())
     if basis == "extrapolated":
-        assert "extrapolated although tested: c1" in line and "design.channel" in line
+        assert "extrapolated although tested: c1: its lift tests" in line
+        assert "too imprecise to pin it;" in line and "design.channel" in line
         assert "c1 is an extrapolation although tested" in note
     else:
         assert "pin every channel" in line and "tested" not in note
