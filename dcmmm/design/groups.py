@@ -49,17 +49,39 @@ def assign(y_pre: np.ndarray, pool, n_treatment: int, rng: np.random.Generator, 
            ) -> np.ndarray:
     """`n_treatment` treatment regions (sorted indices) from `pool`, the rest
     of the pool their control: the best balanced of `draws` stratified draws
-    (module docstring). All of the pool when it holds no more regions than asked."""
+    (module docstring), all scored at once (`draw_scores`). All of the pool
+    when it holds no more regions than asked."""
     pool = np.asarray(pool, int)
     if n_treatment >= pool.size:
         return np.sort(pool)
     means = np.nanmean(y_pre[pool], axis=1)
     strata = np.array_split(pool[np.argsort(means)], n_treatment)
-    best, best_score = None, np.inf
-    for _ in range(max(draws, 1)):
-        pick = np.sort([rng.choice(stratum) for stratum in strata])
-        rest = np.setdiff1d(pool, pick)
-        value = score(balance(y_pre, pick, rest))
-        if value < best_score:
-            best, best_score = pick, value
-    return best
+    sizes = np.array([s.size for s in strata])
+    # draw by draw, one region per stratum (the stream of rng.choice on each stratum in turn)
+    index = rng.integers(0, sizes, size=(max(draws, 1), n_treatment))
+    picks = np.sort(np.stack([s[index[:, j]] for j, s in enumerate(strata)], axis=1), axis=1)
+    return picks[int(np.argmin(draw_scores(y_pre, pool, picks)))]
+
+
+def draw_scores(y_pre: np.ndarray, pool: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """`score(balance(y_pre, pick, pool − pick))` of every row of `picks`
+    [draws, n] (region indices from `pool`), computed together."""
+    means = np.nanmean(y_pre, axis=1)
+    pooled = float(np.std(means, ddof=1)) if means.size > 1 else 0.0
+    n_c = pool.size - picks.shape[1]
+    mean_t = means[picks].mean(axis=1)
+    mean_c = (means[pool].sum() - means[picks].sum(axis=1)) / n_c
+    smd = (mean_t - mean_c) / pooled if pooled > 0 else np.zeros(len(picks))
+    weekly = np.nan_to_num(y_pre)
+    weekly_t = weekly[picks].sum(axis=1)  # [draws, W]
+    weekly_c = weekly[pool].sum(axis=0)[None] - weekly_t
+    corr = np.ones(len(picks))
+    if weekly.shape[1] > 2:
+        a = weekly_t / weekly_t.mean(axis=1, keepdims=True)
+        b = weekly_c / weekly_c.mean(axis=1, keepdims=True)
+        a_c, b_c = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+        sa, sb = np.sqrt((a_c**2).sum(axis=1)), np.sqrt((b_c**2).sum(axis=1))
+        ok = (weekly_t.std(axis=1) > 0) & (weekly_c.std(axis=1) > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(ok, (a_c * b_c).sum(axis=1) / (sa * sb), 1.0)
+    return np.abs(smd) + (1.0 - corr)

@@ -45,3 +45,19 @@ def test_balance_of_identical_groups():
     y = np.tile(np.linspace(1.0, 2.0, 20), (4, 1))
     stats = balance(y, [0, 1], [2, 3])
     assert stats["smd"] == 0.0 and stats["corr"] == 1.0
+
+
+def test_the_draws_scored_together_score_as_one_by_one():
+    """draw_scores (every draw at once) against score(balance(...)) draw by draw,
+    with an unobserved cell and a pool that leaves regions out."""
+    from dcmmm.design.groups import draw_scores
+
+    y = regions_kpi(n_regions=25, n_weeks=60, seed=3)
+    y[4, 10] = np.nan
+    pool = np.array([0, 1, 2, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 18, 20, 21, 22, 24])
+    rng = np.random.default_rng(5)
+    picks = np.sort(np.stack([rng.choice(pool, size=4, replace=False) for _ in range(30)]),
+                    axis=1)
+    together = draw_scores(y, pool, picks)
+    one_by_one = [score(balance(y, p, np.setdiff1d(pool, p))) for p in picks]
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-9, atol=1e-12)
