@@ -341,16 +341,22 @@ def _size_for_weeks(fitted, dspec, c, weeks, cool, adjusted, taken, slots, rng, 
             "power": power.power(float(lifts[0, treatment].sum()), se, dspec.level)}
 
 
-def _weeks_why(dspec: DesignSpec, test: dict) -> str:
-    """Why the test lasts its weeks, in words."""
+def _weeks_why(dspec: DesignSpec, test: dict, final_se: float) -> str:
+    """Why the test lasts its weeks, in words; `final_se`: its standard error
+    against the final control group (it was sized against the control group
+    expected then, which the later tests may leave smaller)."""
     if dspec.weeks is not None:
         return "design.weeks"
     tried = ", ".join(str(w) for w in durations(dspec))
-    if test["reached"]:
+    if not test["reached"]:
+        return (f"the longest of {tried} that fits (design.max_weeks): no test reaches the "
+                "precision and power asked")
+    if sized_enough(sizing_lift(test["lifts"], test["treatment"]), final_se, dspec):
         return (f"the shortest of {tried} weeks with which it reaches the precision and power "
                 "asked")
-    return (f"the longest of {tried} that fits (design.max_weeks): no test reaches the precision "
-            "and power asked")
+    return (f"the shortest of {tried} weeks with which it reached the precision and power asked "
+            "against the control group expected when it was sized; the control group the other "
+            "tests leave measures it less precisely")
 
 
 def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
@@ -378,7 +384,8 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
         test = {
             "channel": t["channel"], "treatment": [panel.regions[r] for r in treat],
             "start": labels[0], "end": labels[t["weeks"] - 1], "measure_end": labels[-1],
-            "weeks": t["weeks"], "weeks_why": _weeks_why(dspec, t), "cooldown_weeks": t["cooldown"],
+            "weeks": t["weeks"], "weeks_why": _weeks_why(dspec, t, se),
+            "cooldown_weeks": t["cooldown"],
             "baseline_weeks": t["baseline"],
             "evaluated_on": [window_labels[0], window_labels[-1]],
             "expected_lift": expected, "expected_lift_lo": lo, "expected_lift_hi": hi,

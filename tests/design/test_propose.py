@@ -74,3 +74,17 @@ def test_without_weeks_the_durations_tried_are_4_8_12_up_to_max_weeks():
     assert durations(DesignSpec(max_weeks=10)) == [4, 8, 10]
     assert durations(DesignSpec(max_weeks=3)) == [3]
     assert durations(DesignSpec(weeks=6)) == [6]  # design.weeks: that duration only
+
+
+def test_why_a_test_lasts_its_weeks_follows_its_final_precision():
+    from dcmmm.design.propose import _weeks_why
+
+    spec = DesignSpec(precision=0.1, power=0.8)
+    test = {"lifts": np.array([[50.0, 50.0, 30.0]]), "treatment": np.array([0, 1]),
+            "reached": True}  # sized for a lift of 100
+    assert _weeks_why(spec, test, final_se=8.0).startswith("the shortest of 4, 8, 12, 16 weeks "
+                                                           "with which it reaches")
+    # the control group the later tests left is smaller: se 14 > 10% of the lift
+    assert "measures it less precisely" in _weeks_why(spec, test, final_se=14.0)
+    assert _weeks_why(spec, {**test, "reached": False}, 14.0).startswith("the longest")
+    assert _weeks_why(DesignSpec(weeks=6), test, 8.0) == "design.weeks"
