@@ -263,19 +263,15 @@ def basis_note(channels: pd.DataFrame) -> str:
     said = []
     if guessed:
         said.append(f"The {what} of {', '.join(guessed)} is an extrapolation: the data cannot "
-                    f"tell {_it(guessed)} within the tolerance (roi_basis = extrapolated; the "
-                    "profile columns show what fits equally well). A lift test can: python "
-                    "design.py run=<this run directory>.")
+                    f"tell {facts.it_or_them(guessed)} within the tolerance (roi_basis = "
+                    "extrapolated; the profile columns show what fits equally well). A lift test "
+                    "can: python design.py run=<this run directory>.")
     if tested:
         said.append(f"The {what} of {', '.join(tested)} is an extrapolation although tested: "
                     f"the lift tests given (calibration.csv) are too imprecise to pin "
-                    f"{_it(tested)} within the tolerance. A larger or longer test can: python "
-                    "design.py run=<this run directory> design.channel=<channel>.")
+                    f"{facts.it_or_them(tested)} within the tolerance. A larger or longer test "
+                    "can: python design.py run=<this run directory> design.channel=<channel>.")
     return '<p class="summary">' + html.escape(" ".join(said)) + "</p>"
-
-
-def _it(names: list) -> str:
-    return "it" if len(names) == 1 else "them"
 
 
 def _error_bars(ax, pos, frame: pd.DataFrame, col: str) -> None:

@@ -190,17 +190,18 @@ def basis_line(channels: pd.DataFrame) -> str | None:
     said = []
     if guessed:
         said.append(f"{what} extrapolated, not measured (roi_basis): {', '.join(guessed)}: the "
-                    f"data cannot tell {_it(guessed)}. python design.py run=<this run> designs "
-                    "the lift test that can.")
+                    f"data cannot tell {it_or_them(guessed)}. python design.py run=<this run> "
+                    "designs the lift test that can.")
     if tested:
         said.append(f"{what} extrapolated although tested: {', '.join(tested)}: "
                     f"{'its' if len(tested) == 1 else 'their'} lift tests (calibration.csv) are "
-                    f"too imprecise to pin {_it(tested)}; python design.py run=<this run> "
+                    f"too imprecise to pin {it_or_them(tested)}; python design.py run=<this run> "
                     "design.channel=<channel> designs a larger or longer one.")
     return " ".join(said)
 
 
-def _it(names: list) -> str:
+def it_or_them(names: list) -> str:
+    """The pronoun for the channels `names`: "it" for one, else "them"."""
     return "it" if len(names) == 1 else "them"
 
 

@@ -247,11 +247,11 @@ def selection_score(metrics: dict, batch: Batch):
     weeks: the directions the tests pin are those the data barely move,
     along which the optimiser is slowest. `metrics`: a call's last step's
     terms (`val_mse` after it)."""
-    extra = sum(metrics[k] for k in EVIDENCE_TERMS if k in metrics)
-    if isinstance(extra, int):  # neither term
+    present = [metrics[k] for k in EVIDENCE_TERMS if k in metrics]
+    if not present:
         return metrics["val_mse"]
     n_val = jnp.maximum(jnp.sum(batch.val_w), 1.0)
-    return metrics["val_mse"] + 2.0 * jnp.sum(batch.fit_w) / n_val * extra
+    return metrics["val_mse"] + 2.0 * jnp.sum(batch.fit_w) / n_val * sum(present)
 
 
 def validation_mse(params, batch: Batch, statics: Statics, mspec: ModelSpec):
