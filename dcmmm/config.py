@@ -156,6 +156,8 @@ def run_spec(cfg: dict, n_channels: int, n_controls: int, channel_names=(),
                    seed=read(cfg, "seed"),
                    refit_steps=read(cfg, "train.refit_steps"),
                    refit_lr_fraction=read(cfg, "train.refit_lr_fraction"),
+                   calibration_boost=read(cfg, "calibration.phase1_boost",
+                                          RunSpec.calibration_boost),
                    ensemble=ensemble_spec(cfg),
                    mesh=mesh_spec(cfg),
                    evidence=evidence_spec(cfg))

@@ -136,6 +136,7 @@ KEYS: dict[str, Rule] = {
     "budget.upper": Rule("bound", 0.0, open_low=True),
     "calibration.path": OPTIONAL_TEXT,
     "calibration.weight": NON_NEGATIVE,
+    "calibration.phase1_boost": _float(1.0),
     "priors.path": OPTIONAL_TEXT,
     "evidence.steps": _int(0),
     "evidence.nats": POSITIVE,

@@ -97,7 +97,8 @@ def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
     statics_e = stack([statics] * size)
     layout = region_layout(spec.mesh, batch.y.shape[0])  # mesh=regions: members sharded too
     return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,
-                                   spec.refit, [spec.seed] * size, layout)
+                                   spec.refit, [spec.seed] * size, layout,
+                                   boost=spec.calibration_boost)
 
 
 def zero_tests(params: dict, batch: Batch, statics: Statics, spec: RunSpec, layout=None,

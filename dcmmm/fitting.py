@@ -33,7 +33,7 @@ from dcmmm.train.checkpoint import Checkpointer
 from dcmmm.train.inputs import Split, make_batch, make_split, make_statics
 from dcmmm.train.loop import FitResult, Progress, fit, init_state, make_optimizer, static_part
 from dcmmm.train.loss import Batch
-from dcmmm.train.phases import joined, refit_batch, refit_seed, refits
+from dcmmm.train.phases import joined, phase1_batch, refit_batch, refit_seed, refits
 from dcmmm.train.replicas import replica
 from dcmmm.train.sharding import RegionLayout, region_layout
 
@@ -179,7 +179,8 @@ def _two_phases(params, batch, statics, spec: RunSpec, ckpt, saved, layout: Regi
     if saved is None or saved.phase == 1:
         resume = layout.to_mesh(saved.progress) if saved is not None else _start(
             params, spec.train, spec.seed, layout)
-        first = fit(params, batch, statics, spec.model, spec.loss, spec.train, seed=spec.seed,
+        first = fit(params, phase1_batch(batch, spec.calibration_boost, refit), statics,
+                    spec.model, spec.loss, spec.train, seed=spec.seed,
                     on_call=saver(1, 0), resume=resume)
         phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds}
         result, start_params = first, first.params

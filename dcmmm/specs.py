@@ -66,7 +66,9 @@ class RunSpec:
     """Everything a fit needs besides the data: model, loss, training, graph,
     the level's knot spacing (weeks), the validation window (weeks), the root
     seed, phase 2's length and learning-rate fraction, ensemble, mesh and
-    the evidence of how each ROI is known."""
+    the evidence of how each ROI is known, and how many times more the lift
+    tests weigh in phase 1 (`calibration_boost`, `dcmmm.train.phases`; 1 =
+    as in phase 2)."""
 
     model: ModelSpec
     loss: LossSpec = LossSpec()
@@ -77,6 +79,7 @@ class RunSpec:
     seed: int = 0
     refit_steps: int = 300
     refit_lr_fraction: float = 0.2
+    calibration_boost: float = 10.0
     ensemble: EnsembleSpec = EnsembleSpec()
     mesh: MeshSpec = MeshSpec()
     evidence: EvidenceSpec = EvidenceSpec()

@@ -48,7 +48,7 @@ from dcmmm.train.loop import (
     static_part,
 )
 from dcmmm.train.loss import Batch, LossSpec
-from dcmmm.train.phases import joined, refit_batch, refit_seed, refits
+from dcmmm.train.phases import joined, phase1_batch, refit_batch, refit_seed, refits
 from dcmmm.train.sharding import RegionLayout
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,8 @@ def _loop(run_call, state, best_params, has_val, tspec: TrainSpec, n: int, bar):
 
 def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, mspec: ModelSpec,
                             lspec: LossSpec, tspec: TrainSpec, refit: TrainSpec | None, seeds,
-                            layout: RegionLayout | None = None) -> tuple[ReplicaResult, dict]:
+                            layout: RegionLayout | None = None, boost: float = 1.0
+                            ) -> tuple[ReplicaResult, dict]:
     """Both training phases of N replicas, each phase one vmapped program.
 
     The schedule of `dcmmm.train.phases`, per replica: phase 1 early-stops
@@ -229,13 +230,16 @@ def fit_replicas_two_phases(params: dict, batch: Batch, statics: Statics, mspec:
     all its training cells. Returns the combined result (`best_step` of phase
     1, `steps` of both) and phase 1's {"steps", "best_step", "seconds",
     "refit", "params"} ("refit": phase 2 ran; "params": each replica's best
-    parameters of phase 1).
+    parameters of phase 1). `boost`: how many times more the lift tests weigh
+    in phase 1 (`phases.phase1_batch`).
     """
     n = len(seeds)
-    first = fit_replicas(params, batch, statics, mspec, lspec, tspec, seeds, layout)
     has_val = bool(np.all(np.asarray(batch.val_w).reshape(n, -1).sum(axis=1) > 0))
+    second_runs = refits(refit, has_val)
+    first = fit_replicas(params, phase1_batch(batch, boost, second_runs), statics, mspec, lspec,
+                         tspec, seeds, layout)
     phase1 = {"steps": first.steps, "best_step": first.best_step, "seconds": first.fit_seconds,
-              "refit": refits(refit, has_val), "params": first.params}
+              "refit": second_runs, "params": first.params}
     if not phase1["refit"]:
         return first, phase1
     second = fit_replicas(first.params, refit_batch(batch), statics, mspec, lspec, refit,

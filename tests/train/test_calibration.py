@@ -125,3 +125,69 @@ def test_early_stopping_counts_the_lift_tests_as_the_nats_they_are():
     assert both * 32 / (2 * sigma2) == pytest.approx(32 * mse / (2 * sigma2) + 2 * nats, rel=1e-5)
     # the refresh pull is a prior on parameters, not outside evidence: not counted
     assert float(selection_score({"val_mse": mse, "refresh": term}, batch)) == pytest.approx(mse)
+
+
+def test_phase_1_weighs_the_tests_boost_times_and_only_before_a_phase_2():
+    """phase1_batch: the tests' likelihood × boost (closed form), nothing
+    changed without tests, with boost 1 or without phase 2."""
+    from dcmmm.train.loss import likelihood_nats
+    from dcmmm.train.phases import phase1_batch
+
+    spec, params, batch, statics = tiny_problem()
+    n_regions, n_weeks, n_channels = batch.x.shape
+    lifts = lift_batch(n_regions, n_weeks, n_channels, 1, slice(5, 15), 50.0, 20.0,
+                       np.full(n_regions, 100.0))
+    with_tests = batch._replace(lifts=lifts)
+    pred = predict_panel(spec, params, batch.x, batch.z, statics)
+    nats = lambda b: float(likelihood_nats(params, b, statics, spec, pred, b.lifts))  # noqa: E731
+    assert nats(with_tests) > 0
+    assert nats(phase1_batch(with_tests, 10.0, True)) == pytest.approx(10 * nats(with_tests),
+                                                                     rel=1e-5)
+    assert phase1_batch(with_tests, 10.0, False) is with_tests  # phase 1 is the final fit
+    assert phase1_batch(with_tests, 1.0, True) is with_tests
+    assert phase1_batch(batch, 10.0, True) is batch
+
+
+def test_the_boost_brings_phase_1_closer_to_its_test_and_phase_2_fits_at_the_weight_asked():
+    """Two phases of replicas (the ensemble's path): with a boost, phase 1
+    ends nearer a test the data do not pin; without phase 2 there is no
+    boost; phase 2 runs at the weight asked (its loss term unboosted)."""
+    from dcmmm.train.phases import refit_spec
+    from dcmmm.train.replicas import fit_replicas_two_phases, replica, stack
+
+    spec, params, batch, statics = tiny_problem()
+    n_regions, n_weeks, n_channels = batch.x.shape
+    kpi_mean = np.full(n_regions, 100.0)
+    tspec = TrainSpec(max_steps=200, steps_per_call=50, patience=200, progress=False)
+    lspec = LossSpec(graph_enabled=False)
+    weeks = slice(5, 15)
+    probe = batch._replace(lifts=lift_batch(n_regions, n_weeks, n_channels, 1, weeks, 0.0, 1.0,
+                                            kpi_mean))
+    pred0 = predict_panel(spec, params, batch.x, batch.z, statics)
+    start = float(model_lifts(params, probe, statics, spec, pred0)[0])
+    target = 3.0 * start
+    lifts = lift_batch(n_regions, n_weeks, n_channels, 1, weeks, target, 0.5 * abs(target),
+                       kpi_mean)
+    one = lambda tree: stack([tree])  # noqa: E731  one replica
+    refit = refit_spec(tspec, 50, 0.2)
+
+    def phase1_lift(boost, refit):
+        res, phase1 = fit_replicas_two_phases(one(params), one(batch._replace(lifts=lifts)),
+                                              one(statics), spec, lspec, tspec, refit, [0],
+                                              boost=boost)
+        p = replica(phase1["params"], 0)
+        pred = predict_panel(spec, p, batch.x, batch.z, statics)
+        return float(model_lifts(p, probe, statics, spec, pred)[0]), res
+
+    plain, _ = phase1_lift(1.0, refit)
+    boosted, res = phase1_lift(10.0, refit)
+    assert abs(boosted - target) < 0.5 * abs(plain - target)  # measured: 0.18
+    no_phase2, _ = phase1_lift(10.0, None)
+    assert no_phase2 == pytest.approx(plain, rel=1e-6)
+    # phase 2's last loss term is the tests' likelihood at weight 1
+    p = replica(res.params, 0)
+    b = batch._replace(lifts=lifts)
+    b = b._replace(fit_w=b.fit_w + b.val_w)
+    _, terms = loss_terms(p, 0.0, 1.0, b, statics, spec, lspec)
+    assert float(res.history[-1]["calibration"][0]) == pytest.approx(float(terms["calibration"]),
+                                                                    rel=0.2)
