@@ -26,23 +26,37 @@ ESTIMATOR = (
     "otherwise) and fit with calibration.path=design.csv.")
 
 
-def _sentence(test: dict, level: float) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _weeks(n: int) -> str:
+    return _count(n, "week")
+
+
+def _value_name(has_spend: bool) -> str:
+    """What design.json's `roi` holds: the ROI, or without spend the incremental KPI."""
+    return "ROI" if has_spend else "incremental KPI"
+
+
+def _sentence(test: dict, level: float, has_spend: bool = True) -> str:
     lo, hi = test["expected_lift_lo"], test["expected_lift_hi"]
     spread = (f" (ensemble members: {_fmt(lo)} to {_fmt(hi)})" if np.isfinite(lo) else "")
-    shrink = (f" If it does, the channel's ROI interval should shrink by "
+    shrink = (f" If it does, the channel's {_value_name(has_spend)} interval should shrink by "
               f"{100 * test['interval_shrinkage']:.0f}% (sd {_fmt(test['roi_sd_now'])} now, "
               f"{_fmt(test['roi_sd_after'])} after)." if np.isfinite(test["interval_shrinkage"])
               else "")
     cool = (f", and keep measuring the KPI to {test['measure_end']} (a cool-down of "
-            f"{test['cooldown_weeks']} weeks for the carry-over of the switched-off spend)"
+            f"{_weeks(test['cooldown_weeks'])} for the carry-over of the switched-off spend)"
             if test["cooldown_weeks"] else "")
     why = (f" ({test['weeks_why']})" if test.get("weeks_why", "design.weeks") != "design.weeks"
            else "")
-    return (f"Switch {test['channel']} off in {len(test['treatment'])} regions for "
-            f"{test['weeks']} weeks{why}, {test['start']} to {test['end']}{cool}. The model expects "
+    return (f"Switch {test['channel']} off in {_count(len(test['treatment']), 'region')} for "
+            f"{_weeks(test['weeks'])}{why}, {test['start']} to {test['end']}{cool}. The model expects "
             f"these regions to lose {_fmt(test['expected_lift'])} KPI{spread}; the test "
             f"measures it with a standard error of {_fmt(test['lift_se'])} (the model's residual "
-            f"noise), {100 * test['relative_se']:.0f}% of the lift, so it measures the ROI to "
+            f"noise), {100 * test['relative_se']:.0f}% of the lift, so it measures the "
+            f"{_value_name(has_spend)} to "
             f"±{100 * test['relative_se']:.0f}% and excludes zero with probability "
             f"{100 * test['power']:.0f}% at the {100 * level:.0f}% level.{shrink} Computed on "
             f"the weeks "
@@ -74,30 +88,43 @@ def balance_figure(fitted: Fitted, tests: list[dict], control: list[str]) -> str
     return _png(fig)
 
 
+def table_of_tests(tests: list[dict], has_spend: bool) -> pd.DataFrame:
+    """The tests, one row each, formatted for the page (design.json holds the
+    numbers): the weeks off and measured, the expected lift with the ensemble
+    members' range, its standard error, power, the channel's ROI (without
+    spend its incremental KPI) with its sd now and after, and the balance."""
+    value = _value_name(has_spend)
+    return pd.DataFrame([{
+        "channel": t["channel"], "regions": len(t["treatment"]),
+        "off from": t["start"], "to": t["end"], "measured to": t["measure_end"],
+        "expected lift": t["expected_lift"],
+        "members": (f"{_fmt(t['expected_lift_lo'])}–{_fmt(t['expected_lift_hi'])}"
+                    if np.isfinite(t["expected_lift_lo"]) else ""),
+        "lift se": t["lift_se"], "se / lift": f"{100 * t['relative_se']:.0f}%",
+        "power": f"{100 * t['power']:.0f}%", value: t["roi"],
+        f"{value} sd: now → after": f"{_fmt(t['roi_sd_now'])} → {_fmt(t['roi_sd_after'])}",
+        "balance: smd, corr": f"{t['balance']['smd']:.2f}, {t['balance']['corr']:.2f}"}
+        for t in tests])
+
+
 def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
     """Write design.html for `design` (`dcmmm.design.propose.propose`)."""
     tests = design["tests"]
-    rows = pd.DataFrame([{
-        "channel": t["channel"], "regions": len(t["treatment"]), "start": t["start"],
-        "end": t["end"], "measure_end": t["measure_end"], "expected_lift": t["expected_lift"],
-        "expected_lift_lo": t["expected_lift_lo"], "expected_lift_hi": t["expected_lift_hi"],
-        "lift_se": t["lift_se"], "relative_se": t["relative_se"], "power": t["power"],
-        "roi": t["roi"],
-        "roi_sd_now": t["roi_sd_now"], "roi_sd_after": t["roi_sd_after"],
-        "balance_smd": t["balance"]["smd"], "balance_corr": t["balance"]["corr"]}
-        for t in tests])
+    has_spend = fitted.panel.spend is not None
+    rows = table_of_tests(tests, has_spend)
     groups = pd.DataFrame([{"group": f"treatment: {t['channel']}",
                             "regions": "; ".join(t["treatment"])} for t in tests]
                           + [{"group": "control", "regions": "; ".join(design["control"])}])
     sections = [
         ("What to test", _note(f"Channels chosen: {design['why']}.") + "".join(
-            f"<p>{html.escape(_sentence(t, dspec.level))}</p>" for t in tests)
+            f"<p>{html.escape(_sentence(t, dspec.level, has_spend))}</p>" for t in tests)
          + "".join(_note(text) for text in [not_proposed_text(design.get("not_proposed", []),
                                                               dspec.min_power)] if text)),
-        ("The tests", _table(rows) + _note(
+        ("The tests", f'<div style="white-space: nowrap">{_table(rows)}</div>' + _note(
             "Treatment regions are drawn one per stratum of the pre-period KPI, the best "
-            "balanced of many draws: balance_smd is the standardised difference of the groups' "
-            "mean KPI per region, balance_corr the correlation of their weekly KPI.")),
+            "balanced of many draws. balance: smd is the standardised difference of the "
+            "groups' mean KPI per region, corr the correlation of their weekly KPI. members: the "
+            "expected lift's range over the ensemble. design.json holds every number unrounded.")),
         ("Treatment and control before the test", balance_figure(fitted, tests, design["control"])
          + _table(groups)),
         ("After the test", _note(ESTIMATOR)),
