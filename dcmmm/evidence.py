@@ -167,7 +167,8 @@ def effect_profile(params: dict, batch: Batch, statics, spec: RunSpec, kpi_mean,
                                            [TIGHT * scale[c]], kpi_mean)) for c, r in lanes]
     refit = spec.refit or dataclasses.replace(spec.train, learning_rate=spec.train.learning_rate
                                               * spec.refit_lr_fraction)
-    # one program: 2C + 1 lanes as concurrent groups stalled on the CPU (jaxlib 0.10.2)
+    # one program: 2C + 1 lanes as concurrent groups stalled on the CPU (jaxlib 0.10.2;
+    # likely the scheduler deadlock dcmmm/__init__.py now turns off, not re-measured)
     tspec = dataclasses.replace(refit, max_steps=steps, patience=steps,
                                 warmup_steps=min(refit.warmup_steps, steps // 4), progress=False,
                                 replica_threads=1)
