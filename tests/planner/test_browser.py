@@ -52,6 +52,25 @@ def settled(page, pct: float, timeout_s: float = 60.0) -> None:
     raise AssertionError(f"the page did not show the slider at {pct}% in {timeout_s:.0f} s")
 
 
+def download(page, button: str, file_name: str, timeout_s: float, clicks: int = 3):
+    """The download a button gives, named `file_name`: clicked again (at most
+    `clicks` times) when nothing arrives within `timeout_s`. In one of six
+    fresh-clone suite runs (the other test worker busy) the first click gave no
+    download within 60 s; alone the download takes a second or two. Only a
+    download of that name counts, so a late one of an earlier button does not."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for click in range(1, clicks + 1):
+        try:
+            with page.expect_download(lambda d: d.suggested_filename == file_name,
+                                      timeout=timeout_s * 1000) as got:
+                page.get_by_role("button", name=button).click()
+            return got.value
+        except PlaywrightTimeout:
+            if click == clicks:
+                raise
+
+
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("planner_server") / "server.log"
@@ -95,13 +114,10 @@ def test_slider_download_and_plan_py_agree(server, run_dir, tmp_path):
             shown_spend = metric(page, "Spend over the plan weeks")
             assert number(shown_kpi) > number(before)  # more spend on a channel: more KPI
             assert page.locator('[data-testid="stException"]').count() == 0
-            with page.expect_download(timeout=60_000) as download:
-                page.get_by_role("button", name="This plan as a CSV").click()
             plan_file = tmp_path / "plan_data.csv"
-            download.value.save_as(plan_file)
-            with page.expect_download(timeout=180_000) as report:
-                page.get_by_role("button", name="A report of this plan").click()
-            report.value.save_as(tmp_path / "plan.html")
+            download(page, "This plan as a CSV", "plan_data.csv", 60).save_as(plan_file)
+            download(page, "A report of this plan", "plan.html", 180).save_as(
+                tmp_path / "plan.html")
         finally:
             browser.close()
     assert hosts == {url.split("/")[2]}, hosts  # nothing loaded from anywhere else
