@@ -30,10 +30,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _weeks(n: int) -> str:
-    return _count(n, "week")
-
-
 def _value_name(has_spend: bool) -> str:
     """What design.json's `roi` holds: the ROI, or without spend the incremental KPI."""
     return "ROI" if has_spend else "incremental KPI"
@@ -47,12 +43,12 @@ def _sentence(test: dict, level: float, has_spend: bool = True) -> str:
               f"{_fmt(test['roi_sd_after'])} after)." if np.isfinite(test["interval_shrinkage"])
               else "")
     cool = (f", and keep measuring the KPI to {test['measure_end']} (a cool-down of "
-            f"{_weeks(test['cooldown_weeks'])} for the carry-over of the switched-off spend)"
+            f"{_count(test['cooldown_weeks'], 'week')} for the carry-over of the switched-off spend)"
             if test["cooldown_weeks"] else "")
     why = (f" ({test['weeks_why']})" if test.get("weeks_why", "design.weeks") != "design.weeks"
            else "")
     return (f"Switch {test['channel']} off in {_count(len(test['treatment']), 'region')} for "
-            f"{_weeks(test['weeks'])}{why}, {test['start']} to {test['end']}{cool}. The model expects "
+            f"{_count(test['weeks'], 'week')}{why}, {test['start']} to {test['end']}{cool}. The model expects "
             f"these regions to lose {_fmt(test['expected_lift'])} KPI{spread}; the test "
             f"measures it with a standard error of {_fmt(test['lift_se'])} (the model's residual "
             f"noise), {100 * test['relative_se']:.0f}% of the lift, so it measures the "
