@@ -11,7 +11,22 @@ every output file is computed from them. Members 1..E−1 differ in two ways:
 - the fitted cells are weighted by a Bayesian bootstrap: an Exp(1) weight per
   (region, block of `model.ensemble_block_weeks` weeks), so members see the
   data resampled in blocks that keep carry-over together. Validation cells
-  keep weight 1, so each member early-stops on the same validation weeks.
+  keep weight 1, so each member early-stops on the same validation weeks;
+- their outside evidence is redrawn: each lift test's measured lift, and
+  each ROI prior's centre, is drawn from its own sampling distribution,
+  lift + N(0, lift_se²) (`redrawn`). The bootstrap resamples the panel, not
+  the experiments; a member fitted to the same tests as member 0 inherits
+  their noise without its spread, and a calibrated run's intervals would
+  hold only what the panel leaves open (experiments/design/README.md,
+  "Calibrated intervals"). Member 0 keeps the tests as measured.
+
+A member whose fit contradicts its evidence (its tests' and priors' χ²
+exceeds member 0's by more than the 0.999 quantile of χ² with as many
+degrees of freedom as there are tests and priors) did not find a fit the
+evidence allows (a phase 1 still on its way there; an ensemble member of a
+calibrated run stuck at 5-8 standard errors from a test it was fitted to):
+`contradicted` names it, and it is left out of the intervals
+(`dcmmm.fitting.fit_members`; metrics.json's `ensemble.left_out`).
 
 Zero tests: could a channel have brought nothing? Member 0's phase-1 fit is
 continued with that channel's activity removed (one replica per channel, next
@@ -40,7 +55,7 @@ from scipy import stats
 
 from dcmmm.model.mmm import Statics, init_params, predict_panel
 from dcmmm.specs import RunSpec
-from dcmmm.train.loss import Batch
+from dcmmm.train.loss import Batch, LiftBatch, likelihood_nats
 from dcmmm.train.replicas import (
     ReplicaResult,
     bootstrap_weights,
@@ -72,16 +87,60 @@ def member_inits(params: dict, spec: RunSpec, batch: Batch, statics: Statics) ->
     return members
 
 
+def redrawn(tests: LiftBatch | None, rng: np.random.Generator) -> LiftBatch | None:
+    """Lift tests (or ROI priors) with each measured lift redrawn from its
+    sampling distribution: lift + N(0, lift_se²); None stays None."""
+    if tests is None:
+        return None
+    noise = rng.normal(0.0, 1.0, np.shape(tests.lift))
+    return tests._replace(lift=tests.lift + jnp.asarray(noise, tests.lift.dtype) * tests.lift_se)
+
+
 def member_batches(batch: Batch, spec: RunSpec) -> Batch:
-    """The batch stacked over members [E, ...], fit cells bootstrap-weighted (member 0: 1)."""
+    """The batch stacked over members [E, ...]: member 0's as it is; the
+    others' fit cells bootstrap-weighted and their lift tests and priors
+    `redrawn` (module docstring)."""
     ens = spec.ensemble
     rng = np.random.default_rng([spec.seed, 13])
+    draws = np.random.default_rng([spec.seed, 29])  # own stream: the weights stay as without tests
     n_regions, n_weeks = batch.y.shape
     batches = [batch]
     for _ in range(1, ens.size):
         w = bootstrap_weights(n_regions, n_weeks, ens.block_weeks, rng)
-        batches.append(batch._replace(fit_w=batch.fit_w * jnp.asarray(w, batch.fit_w.dtype)))
+        batches.append(batch._replace(fit_w=batch.fit_w * jnp.asarray(w, batch.fit_w.dtype),
+                                      lifts=redrawn(batch.lifts, draws),
+                                      priors=redrawn(batch.priors, draws)))
     return stack(batches)
+
+
+def evidence_chi2(params: dict, batches: Batch, statics: Statics, spec: RunSpec) -> np.ndarray:
+    """[E] each member's χ² = Σ z² over its own lift tests and ROI priors
+    (`params` and `batches` stacked over members; zeros without either)."""
+    def one(p, b):
+        pred = predict_panel(spec.model, p, b.x, b.z, statics)
+        return 2.0 * sum(likelihood_nats(p, b, statics, spec.model, pred, tests)
+                         for tests in (b.lifts, b.priors) if tests is not None)
+
+    if batches.lifts is None and batches.priors is None:
+        return np.zeros(jax.tree.leaves(params)[0].shape[0])
+    return np.asarray(jax.jit(jax.vmap(one))(params, batches), np.float64)
+
+
+def evidence_terms(batch: Batch) -> int:
+    """How many lift tests and ROI priors the batch holds."""
+    return sum(int(np.shape(t.lift)[-1]) for t in (batch.lifts, batch.priors) if t is not None)
+
+
+def contradicted(chi2, n_terms: int, p: float = 0.001) -> list[int]:
+    """Members (indices ≥ 1) whose evidence χ² exceeds member 0's by more
+    than the 1 − p quantile of χ² with `n_terms` degrees of freedom: fits that
+    the tests and priors rule out where the point fit meets them. Member 0 is
+    never left out; [] without evidence."""
+    chi2 = np.asarray(chi2, np.float64)
+    if n_terms == 0:
+        return []
+    bound = float(stats.chi2.ppf(1.0 - p, n_terms))
+    return [i for i in range(1, len(chi2)) if not chi2[i] - chi2[0] <= bound]
 
 
 def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec

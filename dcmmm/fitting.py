@@ -21,7 +21,16 @@ from dcmmm.data.calibration import LiftTests
 from dcmmm.data.panel import Panel
 from dcmmm.data.priors import RoiPriors
 from dcmmm.data.scaling import Scalers
-from dcmmm.ensemble import achieved_level, fit_ensemble, with_lift_tests, zero_tests
+from dcmmm.ensemble import (
+    achieved_level,
+    contradicted,
+    evidence_chi2,
+    evidence_terms,
+    fit_ensemble,
+    member_batches,
+    with_lift_tests,
+    zero_tests,
+)
 from dcmmm.errors import TrainingError
 from dcmmm.fitted import Fitted
 from dcmmm.model.baseline import knot_positions
@@ -47,6 +56,7 @@ class Fit(NamedTuple):
     result: FitResult  # both phases: final state, best step, steps, seconds
     backtest: pd.DataFrame | None = None  # backtest.csv
     backtest_summary: dict | None = None  # metrics.json's "backtest"
+    left_out: list | None = None  # ensemble members left out of the intervals (`kept_members`)
 
 
 @contextlib.contextmanager
@@ -242,6 +252,7 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
                        ens.interval)
     with stops_on_non_finite():
         res, phase1 = fit_ensemble(params, batch, statics, spec)
+    members, left_out = kept_members(res.params, batch, statics, spec)
     result, phase1_0 = replica_fit(res, phase1, 0)
     save_final(checkpoint_dir, result, phase1["refit"], phase1_0)
     zero = None
@@ -255,5 +266,26 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
         zero = clean(zero)
         logger.info("zero tests: zero is plausible for %s",
                     [c for c, ok in zip(panel.channels, zero["plausible"]) if ok] or "no channel")
-    fitted = Fitted.of(spec, panel, scalers, result.params, batch, statics, split, res.params, zero)
-    return Fit(fitted, result)
+    fitted = Fitted.of(spec, panel, scalers, result.params, batch, statics, split, members, zero)
+    return Fit(fitted, result, left_out=left_out)
+
+
+def kept_members(params: dict, batch: Batch, statics: Statics, spec: RunSpec
+                 ) -> tuple[dict, list]:
+    """The members' parameters [E', ...] without those their lift tests and
+    priors contradict (`dcmmm.ensemble.contradicted`), and what was left out:
+    [{"member", "chi2", "chi2_point", "terms"}] (empty without evidence)."""
+    n_terms = evidence_terms(batch)
+    if n_terms == 0:
+        return params, []
+    chi2 = evidence_chi2(params, member_batches(batch, spec), statics, spec)
+    out = contradicted(chi2, n_terms)
+    if not out:
+        return params, []
+    keep = np.asarray([i for i in range(len(chi2)) if i not in out])
+    logger.warning("ensemble: %d of %d members left out of the intervals: their fits contradict "
+                   "their lift tests and priors (chi2 %s against the point fit's %.1f, %d terms)",
+                   len(out), len(chi2), ", ".join(f"{chi2[i]:.1f}" for i in out), chi2[0], n_terms)
+    return (jax.tree.map(lambda leaf: leaf[keep], params),
+            [{"member": i, "chi2": float(chi2[i]), "chi2_point": float(chi2[0]),
+              "terms": n_terms} for i in out])

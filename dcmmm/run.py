@@ -80,7 +80,8 @@ def main(cfg: dict, run_dir: str | Path) -> dict:
         fitted = _with_evidence(run_dir, fitted)
 
     metrics = rundir.clean(tables.metrics_table(fitted, result.steps, result.best_step,
-                                                result.fit_seconds, fit.backtest_summary))
+                                                result.fit_seconds, fit.backtest_summary,
+                                                fit.left_out))
     predictions = tables.predictions_table(fitted)
     decomposition = tables.decomposition_table(fitted)
     write_table(run_dir, rundir.PREDICTIONS, predictions)

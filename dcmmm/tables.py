@@ -79,16 +79,19 @@ def fit_metrics_table(fitted: Fitted) -> dict:
 
 
 def metrics_table(fitted: Fitted, steps: int, best_step: int, fit_seconds: float,
-                  backtest_summary: dict | None = None) -> dict:
+                  backtest_summary: dict | None = None, left_out: list | None = None) -> dict:
     """metrics.json (NaN as None): the fit's metrics, `fit_seconds`, `steps`,
-    `best_step`; with an ensemble `ensemble` (size, interval, interval_achieved);
-    with a backtest its summary."""
+    `best_step`; with an ensemble `ensemble` (size: the members the intervals
+    are over, fitted: the members fitted, interval, interval_achieved, left_out:
+    the members left out, `dcmmm.fitting.kept_members`); with a backtest its summary."""
     metrics = fit_metrics_table(fitted)
     metrics.update(fit_seconds=fit_seconds, steps=steps, best_step=best_step)
     if fitted.member_params is not None:
         ens = fitted.spec.ensemble
-        metrics["ensemble"] = {"size": ens.size, "interval": ens.interval,
-                               "interval_achieved": achieved_level(ens.size, ens.interval)}
+        metrics["ensemble"] = {"size": fitted.n_members, "fitted": ens.size,
+                               "interval": ens.interval,
+                               "interval_achieved": achieved_level(fitted.n_members, ens.interval),
+                               "left_out": list(left_out or [])}
     if backtest_summary is not None:
         metrics["backtest"] = backtest_summary
     return metrics

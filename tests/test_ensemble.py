@@ -185,3 +185,100 @@ def test_a_lift_test_that_excludes_zero_outweighs_the_validation_weeks():
     assert out["t"] == zero["t"] and zero["plausible"] == [True, True, False]  # not mutated
     # a negative lift measured as precisely rules zero out too (two-sided)
     assert with_lift_tests(zero, [0], [-30.0], [10.0], 0.8)["plausible"][0] is False
+
+
+def _spec_of(spec_m, size):
+    cfg = OmegaConf.to_container(_compose([*TINY, f"model.ensemble_size={size}"]), resolve=True)
+    spec = run_spec(cfg, spec_m.n_channels, spec_m.n_controls, ("a", "b", "c"))
+    return spec.__class__(**{**spec.__dict__, "model": spec_m, "loss": LossSpec()})
+
+
+def _with_evidence(batch, kpi_mean, lift=50.0, se=10.0):
+    from tests.train.test_calibration import lift_batch
+
+    n_regions, n_weeks, n_channels = batch.x.shape
+    lifts = lift_batch(n_regions, n_weeks, n_channels, 1, slice(5, 15), lift, se, kpi_mean)
+    two = lifts._replace(**{k: jnp.concatenate([getattr(lifts, k)] * 2)
+                            for k in ("off", "region_w", "week_w", "measure_w")},
+                         lift=jnp.asarray([lift, lift], jnp.float32),
+                         lift_se=jnp.asarray([se, 3 * se], jnp.float32))
+    prior = lift_batch(n_regions, n_weeks, n_channels, 2, slice(0, n_weeks), 400.0, 40.0,
+                       kpi_mean)
+    return batch._replace(lifts=two, priors=prior)
+
+
+def test_members_redraw_their_lift_tests_and_priors_and_keep_their_bootstrap():
+    """Oracle: the sampling distribution. Member 0 keeps the tests as measured;
+    every other member's lift is lift + N(0, se²), independent across members
+    and tests; the bootstrap weights are those of the same ensemble without tests."""
+    from scipy import stats as st
+
+    from dcmmm.ensemble import member_batches
+
+    spec_m, params, batch, statics = tiny_problem()
+    spec = _spec_of(spec_m, 400)
+    with_tests = _with_evidence(batch, np.full(batch.x.shape[0], 100.0))
+    stacked = member_batches(with_tests, spec)
+    np.testing.assert_array_equal(np.asarray(stacked.fit_w),
+                                  np.asarray(member_batches(batch, spec).fit_w))
+    for tests, original in ((stacked.lifts, with_tests.lifts), (stacked.priors, with_tests.priors)):
+        lift, se = np.asarray(tests.lift, np.float64), np.asarray(tests.lift_se, np.float64)
+        np.testing.assert_array_equal(lift[0], np.asarray(original.lift))
+        np.testing.assert_array_equal(se, np.broadcast_to(np.asarray(original.lift_se), se.shape))
+        z = (lift[1:] - np.asarray(original.lift)) / np.asarray(original.lift_se)
+        for column in z.T:  # each test: N(0, 1) over the members
+            assert st.kstest(column, "norm").pvalue > 1e-3
+        if z.shape[1] > 1:
+            assert abs(np.corrcoef(z.T)[0, 1]) < 4 / np.sqrt(len(z))
+
+
+def test_a_member_whose_fit_its_tests_rule_out_is_left_out_of_the_intervals():
+    """Member 0 meets its tests; member 1 has member 0's parameters and the
+    redrawn tests (χ² of a few draws); member 2's channel 1 has 4 times the
+    effect: its χ² is far beyond the 0.999 quantile of χ² with 3 terms."""
+    from scipy import stats as st
+
+    from dcmmm.ensemble import contradicted, evidence_chi2, member_batches
+    from dcmmm.fitting import kept_members
+    from dcmmm.model.mmm import inverse_softplus, predict_panel
+    from dcmmm.train.loss import model_lifts
+
+    spec_m, params, batch, statics = tiny_problem()
+    spec = _spec_of(spec_m, 3)
+    kpi_mean = np.full(batch.x.shape[0], 100.0)
+    pred = predict_panel(spec_m, params, batch.x, batch.z, statics)
+    probe = _with_evidence(batch, kpi_mean)
+    lift = float(model_lifts(params, probe, statics, spec_m, pred)[0])
+    prior_lift = float(model_lifts(params, probe, statics, spec_m, pred, lifts=probe.priors)[0])
+    batch = _with_evidence(batch, kpi_mean, lift=lift, se=0.05 * lift)
+    batch = batch._replace(priors=batch.priors._replace(
+        lift=jnp.asarray([prior_lift], jnp.float32),
+        lift_se=jnp.asarray([0.2 * prior_lift], jnp.float32)))
+    beta = params["shared"]["beta"]
+    big = dict(params, shared=dict(params["shared"], beta=beta.at[1].set(
+        inverse_softplus(4.0 * float(jax.nn.softplus(beta[1]))))))
+    members = jax.tree.map(lambda *a: jnp.stack(a), params, params, big)
+    chi2 = evidence_chi2(members, member_batches(batch, spec), statics, spec)
+    bound = st.chi2.ppf(0.999, 3)
+    assert chi2[0] < 1.0 and chi2[1] - chi2[0] < bound and chi2[2] - chi2[0] > bound
+    assert contradicted(chi2, 3) == [2]
+    kept, out = kept_members(members, batch, statics, spec)
+    assert np.asarray(kept["shared"]["beta"]).shape[0] == 2
+    np.testing.assert_array_equal(np.asarray(kept["shared"]["beta"][1]), np.asarray(beta))
+    assert [o["member"] for o in out] == [2] and out[0]["terms"] == 3
+    assert out[0]["chi2"] == pytest.approx(chi2[2], rel=1e-6)
+    # without tests or priors nothing is measured and nothing left out
+    same, none = kept_members(members, batch._replace(lifts=None, priors=None), statics, spec)
+    assert same is members and none == []
+
+
+def test_contradicted_compares_each_member_with_the_point_fit():
+    from scipy import stats as st
+
+    from dcmmm.ensemble import contradicted
+
+    q = st.chi2.ppf(0.999, 3)
+    chi2 = [5.0, 5.0 + q - 0.01, 5.0 + q + 0.01, np.nan, 0.0]
+    assert contradicted(chi2, 3) == [2, 3]  # NaN: not a fit the evidence allows
+    assert contradicted([50.0, 60.0, 50.0 + 2 * q], 3) == [2]  # all far: only beyond the point's
+    assert contradicted([0.0, 1e6], 0) == []

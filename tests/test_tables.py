@@ -103,7 +103,15 @@ def test_metrics_tables(problem, ensemble):
     assert (full["steps"], full["best_step"], full["fit_seconds"]) == (10, 5, 1.5)
     assert full["backtest"] == {"folds": 3} and "ensemble" not in full
     assert metrics_table(ensemble, 10, 5, 1.5)["ensemble"] == {
-        "size": 3, "interval": 0.8, "interval_achieved": pytest.approx(0.5)}
+        "size": 3, "fitted": 3, "interval": 0.8, "interval_achieved": pytest.approx(0.5),
+        "left_out": []}
+    # members left out (dcmmm.fitting.kept_members): the intervals are over the members kept
+    out = [{"member": 3, "chi2": 40.0, "chi2_point": 1.0, "terms": 2}]
+    ens = dataclasses.replace(ensemble, spec=dataclasses.replace(
+        ensemble.spec, ensemble=dataclasses.replace(ensemble.spec.ensemble, size=4)))
+    assert metrics_table(ens, 10, 5, 1.5, left_out=out)["ensemble"] == {
+        "size": 3, "fitted": 4, "interval": 0.8, "interval_achieved": pytest.approx(0.5),
+        "left_out": out}
 
 
 def test_dag_table(problem, effects):

@@ -89,7 +89,7 @@ def trust_list(metrics: dict, channels: pd.DataFrame, dag: pd.DataFrame) -> str:
         items.append(f"Brackets: an interval that holds a new refit of the model with "
                      f"{facts.percent(ens.get('interval_achieved'))} probability ({ens.get('size')}"
                      " refits on resampled data). A wide interval means the data cannot pin the "
-                     "number down.")
+                     f"number down.{facts.left_out_sentence(ens)}")
         zero = [str(r["channel"]) for _, r in channels.iterrows() if facts.may_be_zero(r)]
         items.append(("May have brought nothing (interval reaches 0): " + ", ".join(zero) + "."
                       ) if zero else "Every channel's interval stays above 0.")

@@ -308,7 +308,17 @@ def ensemble_line(metrics: dict) -> str:
                 "interval.")
     return (f"Intervals: [lo, hi] over {ens.get('size')} refits of the model, "
             f"{percent(ens.get('interval_achieved'))} intervals; 'may be 0': "
-            "the channel may have brought nothing.")
+            f"the channel may have brought nothing.{left_out_sentence(ens)}")
+
+
+def left_out_sentence(ens: dict) -> str:
+    """' N of the M refits were left out: ...', or '' when none was
+    (metrics.json's `ensemble.left_out`, `dcmmm.fitting.kept_members`)."""
+    out = ens.get("left_out") or []
+    if not out:
+        return ""
+    return (f" {len(out)} of the {ens.get('fitted')} refits left out: their fits contradict "
+            "the lift tests and priors the run was given (metrics.json, ensemble.left_out).")
 
 
 def text_table(frame: pd.DataFrame, indent: str = "  ") -> str:

@@ -144,7 +144,15 @@ def test_summary_first_in_plain_words(report, tmp_path):
     text = summary_of(path.read_text(encoding="utf-8"))
     assert "holds a new refit of the model with 80% probability (9 refits" in text
     assert "May have brought nothing (interval reaches 0): radio." in text
-    assert "gain is 3,000 to 5,000" in text
+    assert "gain is 3,000 to 5,000" in text and "left out" not in text
+    frames = with_intervals(run_frames())
+    frames["metrics"] = dict(frames["metrics"], ensemble={
+        "size": 7, "fitted": 9, "interval": 0.8, "interval_achieved": 0.75,
+        "left_out": [{"member": m, "chi2": 50.0, "chi2_point": 1.0, "terms": 2} for m in (2, 5)]})
+    text = summary_of(write_report(tmp_path / "left.html", title="left", **frames)
+                      .read_text(encoding="utf-8"))
+    assert "(7 refits on resampled data)" in text
+    assert "2 of the 9 refits left out: their fits contradict the lift tests" in text
 
 
 @needs_chromium

@@ -124,6 +124,14 @@ def test_ensemble_intervals_and_channels_that_may_be_zero():
                                                    "interval_achieved": 0.8}),
                                  channels(intervals=True)))
     assert "over 9 refits of the model, 80% intervals" in flat(text)
+    assert "left out" not in flat(text)
+    out = [{"member": 4, "chi2": 63.0, "chi2_point": 0.5, "terms": 3}]
+    text = run_summary(RunTables(metrics(ensemble={"size": 8, "fitted": 9, "interval": 0.8,
+                                                   "interval_achieved": 7 / 9, "left_out": out}),
+                                 channels(intervals=True)))
+    assert ("over 8 refits of the model, 78% intervals; 'may be 0': the channel may have brought "
+            "nothing. 1 of the 9 refits left out: their fits contradict the lift tests and priors "
+            "the run was given") in flat(text)
 
 
 def test_without_spend_no_roi_and_no_plan():
