@@ -9,14 +9,16 @@ so the local level reaches the last training week. Phase 2 runs only when it
 has steps and there are validation cells: without them phase 1 has fitted
 every training week already. See docs/design.md, "Splits and training".
 
-Where phase 2 runs, phase 1 weighs the lift tests `boost` times more
-(`calibration.phase1_boost`; `phase1_batch`), and phase 2 at the weight asked
-(`calibration.weight`). The tests pin the directions the data barely move
-(how much of an always-on channel's effect is baseline), and along those the
-optimiser is slow: a fit at the tests' own weight stopped 0.5-0.8 standard
-errors short of tests that agree with the truth (experiments/design/README.md,
-"The tests weigh more in phase 1"). Starting on the tests, phase 2 keeps
-what the data do not contradict.
+Where phase 2 runs, phase 1 weighs the lift tests and ROI priors `boost`
+times more (`calibration.phase1_boost`; `phase1_batch`), and phase 2 at the
+weight asked (`calibration.weight` for the tests; the priors as given). The
+tests pin the directions the data barely move (how much of an always-on
+channel's effect is baseline), and along those the optimiser is slow: a fit
+at the tests' own weight stopped 0.5-0.8 standard errors short of tests that
+agree with the truth (experiments/design/README.md, "The tests weigh more in
+phase 1"), and one with priors at the true ROI 0.7-0.9 prior sds short of
+them (0.37 boosted; README, "Priors"). Starting on the evidence, phase 2
+keeps what the data do not contradict.
 
 `dcmmm.fitting` runs the phases of one fit (with checkpoints and resume),
 `dcmmm.train.replicas` those of N replicas as one vmapped program.
@@ -50,14 +52,17 @@ def refit_batch(batch: Batch) -> Batch:
 
 
 def phase1_batch(batch: Batch, boost: float, refit: bool) -> Batch:
-    """Phase 1's batch: the lift tests' standard errors divided by √boost, so
-    their likelihood weighs `boost` times more in the loss and in early
-    stopping's score; `batch` itself without lift tests, with boost 1, or
-    when phase 2 does not run (phase 1 is then the final fit)."""
-    if batch.lifts is None or boost == 1.0 or not refit:
+    """Phase 1's batch: the lift tests' and ROI priors' standard errors
+    divided by √boost, so their likelihood weighs `boost` times more in the
+    loss and in early stopping's score; `batch` itself without either, with
+    boost 1, or when phase 2 does not run (phase 1 is then the final fit)."""
+    if (batch.lifts is None and batch.priors is None) or boost == 1.0 or not refit:
         return batch
-    lifts = batch.lifts
-    return batch._replace(lifts=lifts._replace(lift_se=lifts.lift_se / jnp.sqrt(boost)))
+
+    def boosted(tests):
+        return None if tests is None else tests._replace(lift_se=tests.lift_se / jnp.sqrt(boost))
+
+    return batch._replace(lifts=boosted(batch.lifts), priors=boosted(batch.priors))
 
 
 def refit_seed(seed: int) -> int:

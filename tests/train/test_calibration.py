@@ -128,8 +128,8 @@ def test_early_stopping_counts_the_lift_tests_as_the_nats_they_are():
 
 
 def test_phase_1_weighs_the_tests_boost_times_and_only_before_a_phase_2():
-    """phase1_batch: the tests' likelihood × boost (closed form), nothing
-    changed without tests, with boost 1 or without phase 2."""
+    """phase1_batch: the tests' and priors' likelihood × boost (closed form),
+    nothing changed without either, with boost 1 or without phase 2."""
     from dcmmm.train.loss import likelihood_nats
     from dcmmm.train.phases import phase1_batch
 
@@ -146,6 +146,19 @@ def test_phase_1_weighs_the_tests_boost_times_and_only_before_a_phase_2():
     assert phase1_batch(with_tests, 10.0, False) is with_tests  # phase 1 is the final fit
     assert phase1_batch(with_tests, 1.0, True) is with_tests
     assert phase1_batch(batch, 10.0, True) is batch
+    # ROI priors (tests of all weeks and regions) weigh boost times more too, alone or with tests
+    prior = lift_batch(n_regions, n_weeks, n_channels, 2, slice(0, n_weeks), 400.0, 40.0,
+                       np.full(n_regions, 100.0))
+    prior_nats = lambda b: float(likelihood_nats(params, b, statics, spec, pred,  # noqa: E731
+                                                 b.priors))
+    for b in (batch._replace(priors=prior), with_tests._replace(priors=prior)):
+        boosted = phase1_batch(b, 10.0, True)
+        assert prior_nats(b) > 0
+        assert prior_nats(boosted) == pytest.approx(10 * prior_nats(b), rel=1e-5)
+        assert (boosted.lifts is None) == (b.lifts is None)
+        if b.lifts is not None:
+            assert nats(boosted) == pytest.approx(10 * nats(b), rel=1e-5)
+        assert phase1_batch(b, 10.0, False) is b and phase1_batch(b, 1.0, True) is b
 
 
 def test_the_boost_brings_phase_1_closer_to_its_test_and_phase_2_fits_at_the_weight_asked():
