@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def channel_rois(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def _step(scenario: str, seed: int, what: str) -> None:
+    """A progress line on stderr (a seed takes minutes; its tables follow on stdout)."""
+    print(f"{scenario} seed {seed}: {what} ...", file=sys.stderr, flush=True)
+
+
 def one_seed(scenario: str, seed: int, out: Path, extra, design_extra, reuse_fit=False) -> dict:
     run_dir = out / f"{scenario}_{seed}"
     base = [f"data.scenario={scenario}", f"seed={seed}", "train.progress=false", *extra]
@@ -62,9 +68,11 @@ def one_seed(scenario: str, seed: int, out: Path, extra, design_extra, reuse_fit
     else:
         if run_dir.exists():
             shutil.rmtree(run_dir)  # this script's own scratch runs are re-made each time
+        _step(scenario, seed, f"fitting without tests into {run_dir / 'fit'}")
         run_main(compose_cfg("config", base), run_dir / "fit")
     fit_seconds = time.time() - started
     before = channel_rois(run_dir / "fit")
+    _step(scenario, seed, "designing the tests")
     design = design_main(compose_cfg("design", [f"run={run_dir / 'fit'}",
                                                 "design.retrospective=true", *design_extra]),
                          run_dir / "fit" / "design")
@@ -72,6 +80,7 @@ def one_seed(scenario: str, seed: int, out: Path, extra, design_extra, reuse_fit
     tests = synthetic.designed_lift_tests(world, design["table"], seed=seed)
     tests.to_csv(run_dir / "lift_tests.csv", index=False)
     started = time.time()
+    _step(scenario, seed, f"fitting with the simulated tests into {run_dir / 'calibrated'}")
     run_main(compose_cfg("config", [*base, f"calibration.path={run_dir / 'lift_tests.csv'}",
                                     "evidence.steps=0"]), run_dir / "calibrated")
     calibrated_seconds = time.time() - started

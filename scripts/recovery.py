@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import jax
@@ -131,6 +132,8 @@ def main(argv=None):
             tests.to_csv(run_dir / "lift_tests.csv", index=False)
             overrides.append(f"calibration.path={run_dir / 'lift_tests.csv'}")
         cfg = compose_cfg([*overrides, *args.set])
+        print(f"{args.scenario} seed {seed}: fitting into {run_dir} ...", file=sys.stderr,
+              flush=True)  # a seed takes minutes; its tables follow on stdout when it ends
         metrics = run_main(cfg, run_dir)
         table = compare(run_dir)
         truth = json.loads((run_dir / "data" / "truth.json").read_text())

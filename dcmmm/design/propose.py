@@ -395,7 +395,9 @@ def _finish(fitted, channels, dspec, tests, control, data, why) -> dict:
             "sizing_lift": sizing_lift(t["lifts"], treat),
             "power": power.power(expected, se, dspec.level),
             "power_at_lo": power.power(lo, se, dspec.level) if np.isfinite(lo) else float("nan"),
-            "level": dspec.level, "roi": roi, "roi_sd_now": sd_now, "roi_sd_after": sd_after,
+            "level": dspec.level, "roi": roi,
+            "roi_is": "roi" if np.isfinite(table.get("roi", np.nan)) else "incremental_kpi",
+            "roi_sd_now": sd_now, "roi_sd_after": sd_after,
             "interval_shrinkage": shrink,
             "balance": groups.balance(y_pre, treat, control),
         }

@@ -47,6 +47,7 @@ def test_a_design_is_a_calibration_file_waiting_for_its_lift(tiny_run, tmp_path)
     assert set(test["treatment"]).isdisjoint(design["control"])
     assert float(table["lift_se"][0]) == pytest.approx(test["lift_se"]) and test["lift_se"] > 0
     assert 0.0 <= test["power"] <= 1.0 and test["cooldown_weeks"] >= 1
+    assert test["roi_is"] == "roi"  # the tiny run has spend: roi is its ROI
     saved = json.loads((tmp_path / "design.json").read_text())
     assert saved["tests"][0]["treatment"] == test["treatment"]
     assert "Switch social off" in (tmp_path / "design.html").read_text()
