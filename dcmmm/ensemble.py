@@ -1,7 +1,7 @@
 """Ensembles: E fits of one panel as one vmapped program (`dcmmm.train.replicas`).
 
 Member 0 is the plain fit: its parameters are the run's point estimates and
-every output file is computed from them. Members 1..E−1 differ in two ways:
+every output file is computed from them. Members 1..E−1 differ in three ways:
 
 - their initial media parameters (β, Hill k and s, adstock) are perturbed by
   Gaussian noise of sd `model.ensemble_jitter` (raw units) and their GRU is

@@ -312,7 +312,7 @@ def ensemble_line(metrics: dict) -> str:
 
 
 def left_out_sentence(ens: dict) -> str:
-    """' N of the M refits were left out: ...', or '' when none was
+    """' N of the M refits left out: ...', or '' when none was
     (metrics.json's `ensemble.left_out`, `dcmmm.fitting.kept_members`)."""
     out = ens.get("left_out") or []
     if not out:
