@@ -88,9 +88,11 @@ def table_of_tests(tests: list[dict], has_spend: bool) -> pd.DataFrame:
     """The tests, one row each, formatted for the page (design.json holds the
     numbers): the weeks off and measured, the expected lift with the ensemble
     members' range, its standard error, power, the channel's ROI (without
-    spend its incremental KPI) with its sd now and after, and the balance."""
+    spend its incremental KPI) with its sd now and after, and the balance.
+    The members' range and the sd columns are left out where no test has
+    them (a single fit without an interval)."""
     value = _value_name(has_spend)
-    return pd.DataFrame([{
+    table = pd.DataFrame([{
         "channel": t["channel"], "regions": len(t["treatment"]),
         "off from": t["start"], "to": t["end"], "measured to": t["measure_end"],
         "expected lift": t["expected_lift"],
@@ -101,6 +103,14 @@ def table_of_tests(tests: list[dict], has_spend: bool) -> pd.DataFrame:
         f"{value} sd: now → after": f"{_fmt(t['roi_sd_now'])} → {_fmt(t['roi_sd_after'])}",
         "balance: smd, corr": f"{t['balance']['smd']:.2f}, {t['balance']['corr']:.2f}"}
         for t in tests])
+    empty = [col for col, kept in (("members", _any_finite(tests, "expected_lift_lo")),
+                                   (f"{value} sd: now → after", _any_finite(tests, "roi_sd_now")))
+             if not kept]
+    return table.drop(columns=empty)
+
+
+def _any_finite(tests: list[dict], key: str) -> bool:
+    return any(np.isfinite(t.get(key, np.nan)) for t in tests)
 
 
 def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
@@ -119,8 +129,11 @@ def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:
         ("The tests", f'<div style="white-space: nowrap">{_table(rows)}</div>' + _note(
             "Treatment regions are drawn one per stratum of the pre-period KPI, the best "
             "balanced of many draws. balance: smd is the standardised difference of the "
-            "groups' mean KPI per region, corr the correlation of their weekly KPI. members: the "
-            "expected lift's range over the ensemble. design.json holds every number unrounded.")),
+            "groups' mean KPI per region, corr the correlation of their weekly KPI. "
+            + ("members: the expected lift's range over the ensemble. " if "members" in rows
+               else "One fit, so no members' range of the lift and no interval to shrink "
+                    "(model.ensemble_size=9 gives them). ")
+            + "design.json holds every number unrounded.")),
         ("Treatment and control before the test", balance_figure(fitted, tests, design["control"])
          + _table(groups)),
         ("After the test", _note(ESTIMATOR)),

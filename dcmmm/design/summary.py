@@ -2,7 +2,9 @@
 
 A pure function of design.json's content (`dcmmm.design.run`), in the style
 of train.py's summary (`dcmmm.analysis.summary`): numbers are only rounded
-for reading. Units: lift in KPI units, ROI in KPI per unit of spend.
+for reading. Units: lift in KPI units, ROI in KPI per unit of spend;
+without spend the tests' `roi` is the channel's incremental KPI (`roi_is`),
+and the summary says "effect" where it would say "ROI".
 """
 
 import math
@@ -16,9 +18,22 @@ def _sd(value) -> str:
     return number(value) if isinstance(value, int | float) and math.isfinite(value) else "-"
 
 
+def value_name(tests: list[dict]) -> str:
+    """What the tests' `roi` holds, for reading: "ROI", or "effect" where
+    design.json's `roi_is` says incremental KPI (a run without spend)."""
+    return "effect" if any(t.get("roi_is") == "incremental_kpi" for t in tests) else "ROI"
+
+
+def _has_sd(tests: list[dict]) -> bool:
+    return any(isinstance(t.get("roi_sd_now"), int | float) and math.isfinite(t["roi_sd_now"])
+               for t in tests)
+
+
 def test_rows(tests: list[dict]) -> pd.DataFrame:
     """One row per test: channel, regions dark, weeks (dark + cool-down),
-    expected lift [ensemble spread], its standard error, power, ROI sd now → after."""
+    expected lift [ensemble spread], its standard error, power, and the ROI
+    (or effect) sd now → after where the run has an interval to shrink."""
+    name, with_sd = value_name(tests), _has_sd(tests)
     rows = []
     for t in tests:
         lo, hi = t.get("expected_lift_lo"), t.get("expected_lift_hi")
@@ -28,9 +43,10 @@ def test_rows(tests: list[dict]) -> pd.DataFrame:
                      "weeks": f"{t['start']}..{t['end']} +{t['cooldown_weeks']}",
                      "expected lift": number(t["expected_lift"]) + spread,
                      "se": number(t["lift_se"]), "se/lift": percent(t["relative_se"]),
-                     "power": percent(t["power"]),
-                     "ROI sd now -> after": f"{_sd(t.get('roi_sd_now'))} -> "
-                                            f"{_sd(t.get('roi_sd_after'))}"})
+                     "power": percent(t["power"])})
+        if with_sd:
+            rows[-1][f"{name} sd now -> after"] = (f"{_sd(t.get('roi_sd_now'))} -> "
+                                                   f"{_sd(t.get('roi_sd_after'))}")
     return pd.DataFrame(rows)
 
 
@@ -53,6 +69,11 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
     and `table`: where design.html and design.csv are."""
     tests = record["tests"]
     level = tests[0]["level"] if tests else 0.95
+    name = value_name(tests)
+    what = "the ROI" if name == "ROI" else "the channel's effect (incremental KPI)"
+    sd = (f"{name} sd: what the run knows of {what} now and after the test." if _has_sd(tests)
+          else f"No {name} sd before and after: the run has no interval on {what}; "
+               "model.ensemble_size=9 gives one.")
     lines = ["", "dcmmm: the experiments this run needs", "",
              _wrap(f"Channels chosen: {record['why']}. Each goes dark in its treatment regions "
                    f"for the weeks shown (+ cool-down weeks still measured); the other "
@@ -62,9 +83,8 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
                                                     record["settings"].get("min_power", 0.0)))]),
              _wrap(f"expected lift: KPI the treatment regions should lose (ensemble spread in "
                    f"brackets); se: its standard error from the residual noise; se/lift: how "
-                   f"precisely the test measures the ROI; power: chance to exclude zero at the "
-                   f"{percent(level)} level; ROI sd: what the run knows of the ROI now and after "
-                   "the test.")]
+                   f"precisely the test measures {what}; power: chance to exclude zero at the "
+                   f"{percent(level)} level. {sd}")]
     settings = record["settings"]
     weak = [t["channel"] for t in tests if t["power"] < settings["power"]
             or t["relative_se"] > settings.get("precision", float("inf"))]

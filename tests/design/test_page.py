@@ -38,4 +38,35 @@ def test_the_table_holds_one_formatted_row_per_test():
     assert table["balance: smd, corr"][0] == "0.02, 0.91"
     no_spend = table_of_tests([a_test(expected_lift_lo=math.nan)], False)
     assert "incremental KPI" in no_spend.columns and "ROI" not in no_spend.columns
-    assert no_spend["members"][0] == ""  # a single fit has no ensemble range
+    mixed = table_of_tests([a_test(), a_test(expected_lift_lo=math.nan)], True)
+    assert list(mixed["members"]) == ["43,642–317,999", ""]  # a test without a range
+    # a single fit has no ensemble range and, without a profile, no sd: no empty columns
+    single = table_of_tests([a_test(expected_lift_lo=math.nan, roi_sd_now=math.nan,
+                                    roi_sd_after=math.nan)], False)
+    assert "members" not in single.columns and not any("sd" in c for c in single.columns)
+    assert list(single.columns)[-1] == "balance: smd, corr"
+
+
+def test_the_console_summary_names_what_the_sd_is_of_and_drops_it_when_there_is_none():
+    from dcmmm.design.summary import design_summary, test_rows
+
+    def record(*tests):
+        return {"tests": list(tests), "why": "extrapolated", "control": ["r3", "r4"],
+                "settings": {"power": 0.8, "precision": 0.5, "min_power": 0.5}}
+
+    with_roi = a_test(level=0.95, roi_is="roi")
+    assert test_rows([with_roi])["ROI sd now -> after"][0] == "3.07 -> 0.296"
+    text = " ".join(design_summary(record(with_roi)).split())
+    assert "ROI sd: what the run knows of the ROI now and after the test." in text
+    assert "se/lift: how precisely the test measures the ROI;" in text
+    # a run without spend and without an ensemble (the DMA panel's default): no sd to shrink
+    effect = a_test(level=0.95, roi_is="incremental_kpi", roi=4.0e9, roi_sd_now=math.nan,
+                    roi_sd_after=math.nan)
+    assert list(test_rows([effect]).columns)[-1] == "power"
+    text = " ".join(design_summary(record(effect)).split())
+    assert "measures the channel's effect (incremental KPI);" in text and "ROI" not in text
+    assert ("No effect sd before and after: the run has no interval on the channel's effect "
+            "(incremental KPI); model.ensemble_size=9 gives one.") in text
+    # design.json written before roi_is: ROI, as it was
+    old = {k: v for k, v in with_roi.items() if k != "roi_is"}
+    assert "ROI sd now -> after" in test_rows([old])
