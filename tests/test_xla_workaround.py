@@ -68,3 +68,28 @@ def test_a_run_with_lift_tests_finishes_its_effect_profile(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "run" / "channels.csv").exists()
     assert "effect profile of 5 channels" in run.stderr + run.stdout
+
+
+@pytest.mark.slow
+def test_an_ensemble_with_lift_tests_and_its_profile_finish_on_several_cpu_devices(tmp_path):
+    """jaxlib's batched LAPACK solve waits inside XLA's thread pool, so with
+    several CPU devices the channel graph's solve under vmap (ensemble members
+    fitting lift tests, the effect profile's lanes) hung every run of
+    `mesh=regions` with `--xla_force_host_platform_device_count` (README's
+    demo command included); `dcmmm.model.graph.solve` avoids LAPACK. Own
+    process, time limit: a regression fails instead of hanging."""
+    from dcmmm.data import synthetic
+
+    _, _, world = synthetic.simulate(synthetic.scenario("geo"), seed=0)
+    synthetic.lift_tests(world, ["social"], [60], 8, seed=0).to_csv(
+        tmp_path / "lift_tests.csv", index=False)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    run = subprocess.run(
+        [sys.executable, "train.py", "mesh=regions", "seed=0", "model.ensemble_size=3",
+         "train.progress=false", "train.max_steps=40", "train.refit_steps=10",
+         "evidence.steps=10", f"calibration.path={tmp_path / 'lift_tests.csv'}",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "effect profile of 5 channels" in run.stderr + run.stdout
+    assert (tmp_path / "run" / "channels.csv").exists()

@@ -119,10 +119,35 @@ def own_activity(x, w):
     return jnp.clip(x - x @ w, 0.0, x)
 
 
+def solve(a, b):
+    """a⁻¹ b for a small square a [C, C] and b [C, K]: Gauss-Jordan elimination
+    with partial pivoting in plain jnp ops (C steps of a `fori_loop`).
+
+    Not `jnp.linalg.solve`: on the CPU that calls LAPACK, whose batched
+    kernel (the solve under vmap: ensemble members, profile lanes) splits the
+    batch over XLA's thread pool and waits inside it, so with several CPU
+    devices (`mesh=regions` under `--xla_force_host_platform_device_count`)
+    every pool thread waits and the run hangs (jaxlib 0.10; README, "Scale").
+    For the channel graph's C×C systems the loop costs nothing.
+    """
+    n = a.shape[0]
+    m = jnp.concatenate([a, b], axis=1)
+    rows = jnp.arange(n)
+
+    def step(k, m):
+        p = jnp.argmax(jnp.where(rows >= k, jnp.abs(m[:, k]), -1.0))
+        m = m.at[jnp.stack([k, p])].set(m[jnp.stack([p, k])])
+        pivot_row = m[k] / m[k, k]
+        factor = jnp.where(rows == k, 0.0, m[:, k])
+        return (m - factor[:, None] * pivot_row[None, :]).at[k].set(pivot_row)
+
+    return jax.lax.fori_loop(0, n, step, m)[:, n:]
+
+
 def propagate(u, w):
     """Activity implied by own activity u[T, C] through the graph: x = u (I − W)^-1."""
     eye = jnp.eye(w.shape[0], dtype=w.dtype)
-    return jnp.linalg.solve((eye - w).T, u.T).T
+    return solve((eye - w).T, u.T).T
 
 
 def planned_activity(x, w, multipliers, week_mask):
@@ -140,7 +165,7 @@ def planned_activity(x, w, multipliers, week_mask):
     delta_u = (1.0 - jnp.asarray(multipliers, x.dtype)) * own_activity(x, w) * week_mask[:, None]
     eye = jnp.eye(w.shape[0], dtype=x.dtype)
     flat = delta_u.reshape(-1, w.shape[0])
-    delta_x = jnp.linalg.solve((eye - w).T, flat.T).T.reshape(x.shape)
+    delta_x = solve((eye - w).T, flat.T).T.reshape(x.shape)
     return jnp.maximum(x - delta_x, 0.0)
 
 
