@@ -76,7 +76,7 @@ def test_an_ensemble_with_lift_tests_and_its_profile_finish_on_several_cpu_devic
     several CPU devices the channel graph's solve under vmap (ensemble members
     fitting lift tests, the effect profile's lanes) hung every run of
     `mesh=regions` with `--xla_force_host_platform_device_count` (README's
-    demo command included); `dcmmm.model.graph.solve` avoids LAPACK. Own
+    demo command included); `dcmmm.model.graph.solve` avoids LAPACK there. Own
     process, time limit: a regression fails instead of hanging."""
     from dcmmm.data import synthetic
 

@@ -120,16 +120,23 @@ def own_activity(x, w):
 
 
 def solve(a, b):
-    """a⁻¹ b for a small square a [C, C] and b [C, K]: Gauss-Jordan elimination
-    with partial pivoting in plain jnp ops (C steps of a `fori_loop`).
-
-    Not `jnp.linalg.solve`: on the CPU that calls LAPACK, whose batched
-    kernel (the solve under vmap: ensemble members, profile lanes) splits the
-    batch over XLA's thread pool and waits inside it, so with several CPU
-    devices (`mesh=regions` under `--xla_force_host_platform_device_count`)
-    every pool thread waits and the run hangs (jaxlib 0.10; README, "Scale").
-    For the channel graph's C×C systems the loop costs nothing.
+    """a⁻¹ b for the channel graph's small square a [C, C] and b [C, K]:
+    `jnp.linalg.solve`, except on several CPU devices, where it is
+    `gauss_jordan`. There jaxlib's batched LAPACK solve (the solve under
+    vmap: ensemble members, the effect profile's lanes) splits its batch over
+    XLA's thread pool and waits inside it, so every pool thread waits and the
+    run hangs (`mesh=regions` under `--xla_force_host_platform_device_count`,
+    jaxlib 0.10; README, "Scale"). Elsewhere LAPACK is kept: the jnp loop
+    made the default command 10% slower on one CPU device.
     """
+    if jax.default_backend() == "cpu" and jax.local_device_count() > 1:
+        return gauss_jordan(a, b)
+    return jnp.linalg.solve(a, b)
+
+
+def gauss_jordan(a, b):
+    """a⁻¹ b by Gauss-Jordan elimination with partial pivoting in plain jnp
+    ops (C steps of a `fori_loop`; no LAPACK call)."""
     n = a.shape[0]
     m = jnp.concatenate([a, b], axis=1)
     rows = jnp.arange(n)

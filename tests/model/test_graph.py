@@ -153,19 +153,23 @@ def test_selection_share_counts_graphs_with_each_edge():
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 13])
-def test_solve_matches_numpy_under_vmap_and_in_its_gradient(n):
-    """Oracle: numpy's LAPACK solve in float64, and jnp.linalg.solve's gradient."""
-    from dcmmm.model.graph import solve
+def test_gauss_jordan_matches_numpy_under_vmap_and_in_its_gradient(n):
+    """Oracle: numpy's LAPACK solve in float64, and jnp.linalg.solve's gradient.
+    On one device `solve` is jnp.linalg.solve itself."""
+    from dcmmm.model.graph import gauss_jordan, solve
 
     rng = np.random.default_rng(n)
     a = rng.normal(size=(3, n, n)).astype(np.float32)
     a[0] = np.eye(n) - rng.uniform(0.0, 0.3, (n, n))  # the graph's I − W
     a[1, :, [0]] *= 1e-3  # a small leading column: the pivot must be chosen
     b = rng.normal(size=(3, n, 7)).astype(np.float32)
-    got = np.asarray(jax.vmap(solve)(jnp.asarray(a), jnp.asarray(b)))
+    got = np.asarray(jax.vmap(gauss_jordan)(jnp.asarray(a), jnp.asarray(b)))
     want = np.linalg.solve(a.astype(np.float64), b.astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
-    grad = jax.grad(lambda m: solve(m, jnp.asarray(b[0])).sum())(jnp.asarray(a[0]))
+    grad = jax.grad(lambda m: gauss_jordan(m, jnp.asarray(b[0])).sum())(jnp.asarray(a[0]))
     ref = jax.grad(lambda m: jnp.linalg.solve(m, jnp.asarray(b[0])).sum())(jnp.asarray(a[0]))
     np.testing.assert_allclose(np.asarray(grad), np.asarray(ref), rtol=1e-3,
                                atol=1e-4 * np.abs(np.asarray(ref)).max())
+    assert jax.local_device_count() == 1  # the suite's process: LAPACK, as before
+    np.testing.assert_array_equal(np.asarray(solve(jnp.asarray(a[0]), jnp.asarray(b[0]))),
+                                  np.asarray(jnp.linalg.solve(a[0], b[0])))
