@@ -57,16 +57,22 @@ def download(page, button: str, file_name: str, timeout_s: float, clicks: int = 
     `clicks` times) when nothing arrives within `timeout_s`. In one of six
     fresh-clone suite runs (the other test worker busy) the first click gave no
     download within 60 s; alone the download takes a second or two. Only a
-    download of that name counts, so a late one of an earlier button does not."""
+    download of that name counts, so a late one of an earlier button does not.
+    Streamlit disables its buttons while a rerun runs: each click first waits
+    up to `timeout_s` for the button to be enabled (in another fresh-clone run
+    under load it stayed disabled through three clicks' 30 s each)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
 
     for click in range(1, clicks + 1):
         try:
+            target = page.get_by_role("button", name=button)
+            expect(target).to_be_enabled(timeout=timeout_s * 1000)
             with page.expect_download(lambda d: d.suggested_filename == file_name,
                                       timeout=timeout_s * 1000) as got:
-                page.get_by_role("button", name=button).click()
+                target.click(timeout=timeout_s * 1000)
             return got.value
-        except PlaywrightTimeout:
+        except (PlaywrightTimeout, AssertionError):  # expect() fails with AssertionError
             if click == clicks:
                 raise
 
