@@ -143,16 +143,17 @@ def contradicted(chi2, n_terms: int, p: float = 0.001) -> list[int]:
     return [i for i in range(1, len(chi2)) if not chi2[i] - chi2[0] <= bound]
 
 
-def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec
-                 ) -> tuple[ReplicaResult, dict]:
+def fit_ensemble(params: dict, batch: Batch, statics: Statics, spec: RunSpec,
+                 batches: Batch | None = None) -> tuple[ReplicaResult, dict]:
     """Both phases of all members as one vmapped program.
 
-    Returns the replicas' result (params [E, ...]; member 0 is the point
-    estimate) and phase 1's summary (`replicas.fit_replicas_two_phases`).
+    `batches`: the members' batches (`member_batches(batch, spec)`, made here
+    when None). Returns the replicas' result (params [E, ...]; member 0 is
+    the point estimate) and phase 1's summary (`replicas.fit_replicas_two_phases`).
     """
     size = spec.ensemble.size
     inits = stack(member_inits(params, spec, batch, statics))
-    batches = member_batches(batch, spec)
+    batches = member_batches(batch, spec) if batches is None else batches
     statics_e = stack([statics] * size)
     layout = region_layout(spec.mesh, batch.y.shape[0])  # mesh=regions: members sharded too
     return fit_replicas_two_phases(inits, batches, statics_e, spec.model, spec.loss, spec.train,

@@ -251,8 +251,9 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
                        ens.interval, ens.size, 100 * achieved, members_for(ens.interval),
                        ens.interval)
     with stops_on_non_finite():
-        res, phase1 = fit_ensemble(params, batch, statics, spec)
-    members, left_out = kept_members(res.params, batch, statics, spec)
+        batches = member_batches(batch, spec)
+        res, phase1 = fit_ensemble(params, batch, statics, spec, batches)
+    members, left_out = kept_members(res.params, batches, statics, spec)
     result, phase1_0 = replica_fit(res, phase1, 0)
     save_final(checkpoint_dir, result, phase1["refit"], phase1_0)
     zero = None
@@ -270,15 +271,16 @@ def fit_members(panel: Panel, scalers: Scalers, spec: RunSpec, lift_tests: LiftT
     return Fit(fitted, result, left_out=left_out)
 
 
-def kept_members(params: dict, batch: Batch, statics: Statics, spec: RunSpec
+def kept_members(params: dict, batches: Batch, statics: Statics, spec: RunSpec
                  ) -> tuple[dict, list]:
     """The members' parameters [E', ...] without those their lift tests and
     priors contradict (`dcmmm.ensemble.contradicted`), and what was left out:
-    [{"member", "chi2", "chi2_point", "terms"}] (empty without evidence)."""
-    n_terms = evidence_terms(batch)
+    [{"member", "chi2", "chi2_point", "terms"}] (empty without evidence).
+    `batches`: the members' own batches, as they were fitted (`member_batches`)."""
+    n_terms = evidence_terms(batches)
     if n_terms == 0:
         return params, []
-    chi2 = evidence_chi2(params, member_batches(batch, spec), statics, spec)
+    chi2 = evidence_chi2(params, batches, statics, spec)
     out = contradicted(chi2, n_terms)
     if not out:
         return params, []

@@ -262,13 +262,14 @@ def test_a_member_whose_fit_its_tests_rule_out_is_left_out_of_the_intervals():
     bound = st.chi2.ppf(0.999, 3)
     assert chi2[0] < 1.0 and chi2[1] - chi2[0] < bound and chi2[2] - chi2[0] > bound
     assert contradicted(chi2, 3) == [2]
-    kept, out = kept_members(members, batch, statics, spec)
+    kept, out = kept_members(members, member_batches(batch, spec), statics, spec)
     assert np.asarray(kept["shared"]["beta"]).shape[0] == 2
     np.testing.assert_array_equal(np.asarray(kept["shared"]["beta"][1]), np.asarray(beta))
     assert [o["member"] for o in out] == [2] and out[0]["terms"] == 3
     assert out[0]["chi2"] == pytest.approx(chi2[2], rel=1e-6)
     # without tests or priors nothing is measured and nothing left out
-    same, none = kept_members(members, batch._replace(lifts=None, priors=None), statics, spec)
+    plain = member_batches(batch._replace(lifts=None, priors=None), spec)
+    same, none = kept_members(members, plain, statics, spec)
     assert same is members and none == []
 
 

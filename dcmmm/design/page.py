@@ -13,7 +13,7 @@ from dcmmm.analysis.page import fmt as _fmt
 from dcmmm.analysis.page import note as _note
 from dcmmm.analysis.page import png as _png
 from dcmmm.analysis.page import table as _table
-from dcmmm.design.summary import not_proposed_text
+from dcmmm.design.summary import any_finite, not_proposed_text
 from dcmmm.fitted import Fitted
 
 ESTIMATOR = (
@@ -103,14 +103,10 @@ def table_of_tests(tests: list[dict], has_spend: bool) -> pd.DataFrame:
         f"{value} sd: now → after": f"{_fmt(t['roi_sd_now'])} → {_fmt(t['roi_sd_after'])}",
         "balance: smd, corr": f"{t['balance']['smd']:.2f}, {t['balance']['corr']:.2f}"}
         for t in tests])
-    empty = [col for col, kept in (("members", _any_finite(tests, "expected_lift_lo")),
-                                   (f"{value} sd: now → after", _any_finite(tests, "roi_sd_now")))
+    empty = [col for col, kept in (("members", any_finite(tests, "expected_lift_lo")),
+                                   (f"{value} sd: now → after", any_finite(tests, "roi_sd_now")))
              if not kept]
     return table.drop(columns=empty)
-
-
-def _any_finite(tests: list[dict], key: str) -> bool:
-    return any(np.isfinite(t.get(key, np.nan)) for t in tests)
 
 
 def write_design_page(path, design: dict, fitted: Fitted, dspec) -> Path:

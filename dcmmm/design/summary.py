@@ -24,16 +24,17 @@ def value_name(tests: list[dict]) -> str:
     return "effect" if any(t.get("roi_is") == "incremental_kpi" for t in tests) else "ROI"
 
 
-def _has_sd(tests: list[dict]) -> bool:
-    return any(isinstance(t.get("roi_sd_now"), int | float) and math.isfinite(t["roi_sd_now"])
-               for t in tests)
+def any_finite(tests: list[dict], key: str) -> bool:
+    """Whether some test has a finite number under `key` (a run of one fit has
+    no members' range, one without spend no ROI sd: those columns are left out)."""
+    return any(isinstance(t.get(key), int | float) and math.isfinite(t[key]) for t in tests)
 
 
 def test_rows(tests: list[dict]) -> pd.DataFrame:
     """One row per test: channel, regions dark, weeks (dark + cool-down),
     expected lift [ensemble spread], its standard error, power, and the ROI
     (or effect) sd now → after where the run has an interval to shrink."""
-    name, with_sd = value_name(tests), _has_sd(tests)
+    name, with_sd = value_name(tests), any_finite(tests, "roi_sd_now")
     rows = []
     for t in tests:
         lo, hi = t.get("expected_lift_lo"), t.get("expected_lift_hi")
@@ -71,7 +72,7 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
     level = tests[0]["level"] if tests else 0.95
     name = value_name(tests)
     what = "the ROI" if name == "ROI" else "the channel's effect (incremental KPI)"
-    sd = (f"{name} sd: what the run knows of {what} now and after the test." if _has_sd(tests)
+    sd = (f"{name} sd: what the run knows of {what} now and after the test." if any_finite(tests, "roi_sd_now")
           else f"No {name} sd before and after: the run has no interval on {what}; "
                "model.ensemble_size=9 gives one.")
     lines = ["", "dcmmm: the experiments this run needs", "",

@@ -43,6 +43,18 @@ def test_the_measurement_noise_is_the_designs_standard_error(world):
     assert abs(noise.mean()) < 4 * 500.0 / np.sqrt(400)
 
 
+def test_each_draw_is_the_same_tests_with_fresh_noise(world):
+    design = pd.DataFrame([row(world, "search", list(world.regions[:2]), 30, 4, 0, 500.0)] * 200)
+    first = synthetic.designed_lift_tests(world, design, seed=3)
+    again = synthetic.designed_lift_tests(world, design, seed=3, draw=0)
+    other = synthetic.designed_lift_tests(world, design, seed=3, draw=1)
+    assert (first["lift"] == again["lift"]).all()  # draw 0 is the seed's own stream
+    assert (other["true_lift"] == first["true_lift"]).all()
+    a, b = first["lift"] - first["true_lift"], other["lift"] - other["true_lift"]
+    assert b.std() == pytest.approx(500.0, rel=0.15)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.25  # independent draws, not the same one
+
+
 def test_a_design_outside_the_world_is_one_clear_error(world):
     late = row(world, "tv", [], 60, 6, 0, 1.0) | {"start": "2030-01-07"}
     with pytest.raises(ConfigError, match="not all weeks of the world"):

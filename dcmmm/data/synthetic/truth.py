@@ -181,7 +181,8 @@ def lift_tests(world: World, channels, start_week, n_weeks: int, rel_se: float =
     return pd.DataFrame(rows)
 
 
-def designed_lift_tests(world: World, design: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def designed_lift_tests(world: World, design: pd.DataFrame, seed: int = 0,
+                        draw: int = 0) -> pd.DataFrame:
     """The tests of a design (`design.py`'s design.csv) run in the true world.
 
     Each row switches its channel's own spend off in its regions (``;``-joined
@@ -190,9 +191,13 @@ def designed_lift_tests(world: World, design: pd.DataFrame, seed: int = 0) -> pd
     change flowing through the graph. The reported ``lift`` adds Gaussian
     measurement noise at the precision the design states (its ``lift_se``).
     Returns the design with ``lift`` filled and ``true_lift`` added.
+
+    ``draw`` picks an independent draw of that noise for the same tests (the
+    same experiments run again): 0 is the stream of ``seed`` alone, so a
+    design simulated without ``draw`` always measures the same.
     """
     dates = [d.strftime("%Y-%m-%d") for d in world.dates]
-    rng = np.random.default_rng([seed, 19])
+    rng = np.random.default_rng([seed, 19] if draw == 0 else [seed, 19, draw])
     base = world.expected_kpi()
     out = design.copy()
     true, measured = [], []
