@@ -67,8 +67,9 @@ def other_draws(scenario: str, seed: int, run_dir: Path, world, design_table, ba
                 n_draws: int) -> list[dict]:
     """The same designed tests run again with fresh measurement noise (draws
     1 .. n_draws - 1 of `designed_lift_tests`), each calibrating one point fit
-    (`model.ensemble_size=1`: the calibrated ROI is the ensemble's member 0,
-    so intervals are not needed to judge the point errors)."""
+    (`model.ensemble_size=1`: the point errors are what the bar judges, and a
+    point fit lands where the ensemble's member 0 does, within 0.4% on geo
+    seed 0 in experiments/design/README.md)."""
     rows = []
     for draw in range(1, n_draws):
         tests = synthetic.designed_lift_tests(world, design_table, seed=seed, draw=draw)

@@ -72,7 +72,8 @@ def design_summary(record: dict, page: str | None = None, table: str | None = No
     level = tests[0]["level"] if tests else 0.95
     name = value_name(tests)
     what = "the ROI" if name == "ROI" else "the channel's effect (incremental KPI)"
-    sd = (f"{name} sd: what the run knows of {what} now and after the test." if any_finite(tests, "roi_sd_now")
+    with_sd = any_finite(tests, "roi_sd_now")
+    sd = (f"{name} sd: what the run knows of {what} now and after the test." if with_sd
           else f"No {name} sd before and after: the run has no interval on {what}; "
                "model.ensemble_size=9 gives one.")
     lines = ["", "dcmmm: the experiments this run needs", "",
