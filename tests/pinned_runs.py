@@ -1,18 +1,52 @@
 """Runs whose numeric outputs are pinned (tests/test_pinned_outputs.py).
 
-The values in tests/pinned/ were recorded at commit 3d873b5, before the
+The values in tests/pinned/<run>/ were recorded at commit 3d873b5, before the
 layout of issue 22 was refactored, with `python -m tests.pinned_runs`.
 Refactors must leave every number equal to 1e-6 (relative to each column's
 largest magnitude). Provenance (times, commits, paths) is not pinned.
+
+Equal to 1e-6 holds on one kind of CPU only: XLA compiles for the host's
+vector instructions, so the float32 sums of a fit round differently on
+another CPU, and over a few dozen optimiser steps the outputs drift apart by
+1e-5 to 5e-3 of a column's scale (measured 2026-12-07 between the machine
+that recorded tests/pinned/ and an AMD EPYC without AVX-512). A CPU kind
+with a set of its own under tests/pinned/machines/<machine_kind()>/ is
+compared with that set; any other with tests/pinned/. The set for
+x86_64-noavx512 was recorded at commit 44fae2b, whose outputs equalled
+tests/pinned/ to 1e-6 on the recording kind (its suite passed there), with
+`python -m tests.pinned_runs --machine`.
 """
 
 import json
+import platform
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-PINNED = Path(__file__).resolve().parent / "pinned"
+PINNED_ROOT = Path(__file__).resolve().parent / "pinned"
+
+
+def machine_kind() -> str:
+    """The CPU kind pinned values depend on: the architecture and, on x86,
+    whether the CPU has AVX-512 (XLA vectorises to the widest it has)."""
+    arch = platform.machine()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    if arch in ("x86_64", "AMD64"):
+        return f"{arch}-{'avx512' if ' avx512f' in flags else 'noavx512'}"
+    return arch
+
+
+def pinned_dir() -> Path:
+    """This CPU kind's own recorded values where they exist, else tests/pinned/."""
+    own = PINNED_ROOT / "machines" / machine_kind()
+    return own if own.is_dir() else PINNED_ROOT
+
+
+PINNED = pinned_dir()
 
 # The channel-graph defaults of issue 17 changed the learned graph on purpose;
 # these keys restore the graph learning the pinned values were recorded with.
@@ -85,13 +119,13 @@ def run(name: str, run_dir: Path) -> dict[str, pd.DataFrame]:
     return numeric_outputs(run_dir)
 
 
-def record(names) -> None:
+def record(names, root: Path = PINNED_ROOT) -> None:
     import tempfile
 
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             tables = run(name, Path(tmp) / name)
-        folder = PINNED / name
+        folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for file, table in tables.items():
             table.to_csv(folder / f"{file}.gz", index=False, float_format="%.9g")
@@ -104,4 +138,7 @@ if __name__ == "__main__":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import dcmmm  # noqa: F401  (the XLA flag first)
 
-    record(sys.argv[1:] or list(RUNS))
+    args = sys.argv[1:]
+    # --machine: record this CPU kind's own set (tests/pinned/machines/<kind>/)
+    root = PINNED_ROOT / "machines" / machine_kind() if "--machine" in args else PINNED_ROOT
+    record([a for a in args if a != "--machine"] or list(RUNS), root)

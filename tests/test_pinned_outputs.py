@@ -1,7 +1,9 @@
 """Every numeric output of three small runs equals the values pinned before a refactor.
 
 The oracle is tests/pinned/ (recorded by `python -m tests.pinned_runs` at the
-commit named in tests/pinned_runs.py). Equality is to 1e-6 of each column's
+commit named in tests/pinned_runs.py), or the set recorded for this CPU kind
+under tests/pinned/machines/ (`pinned_runs.machine_kind`: float32 sums round
+differently on another CPU, see tests/pinned_runs.py). Equality is to 1e-6 of each column's
 largest magnitude (float32 arithmetic, written with 9 significant digits).
 Columns (and JSON keys) that outputs gained after the recording are not
 pinned; every pinned column must still be there, in the same order.
