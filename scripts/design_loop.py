@@ -63,6 +63,11 @@ def within_bar(errors: pd.Series) -> bool:
     return bool(errors.abs().median() <= 0.10 and errors.abs().max() <= 0.25)
 
 
+def noise_z(tests: pd.DataFrame) -> list[float]:
+    """Each simulated test's measurement noise in its standard errors."""
+    return list(((tests["lift"] - tests["true_lift"]) / tests["lift_se"]).round(2))
+
+
 def other_draws(scenario: str, seed: int, run_dir: Path, world, design_table, base,
                 n_draws: int) -> list[dict]:
     """The same designed tests run again with fresh measurement noise (draws
@@ -83,10 +88,9 @@ def other_draws(scenario: str, seed: int, run_dir: Path, world, design_table, ba
         table = channel_rois(target)
         real = table[table["true_roi"] != 0]
         err = (real["roi"] - real["true_roi"]) / real["true_roi"]
-        z = ((tests["lift"] - tests["true_lift"]) / tests["lift_se"]).round(2)
         rows.append({"draw": draw, "median_abs_err": float(err.abs().median()),
                      "max_abs_err": float(err.abs().max()), "within_bar": within_bar(err),
-                     "noise_z": list(z), "errors": dict(zip(real["channel"], err.round(3)))})
+                     "noise_z": noise_z(tests), "errors": dict(zip(real["channel"], err.round(3)))})
         print(json.dumps({"scenario": scenario, "seed": seed, **rows[-1]}), flush=True)
     return rows
 
@@ -148,7 +152,7 @@ def one_seed(scenario: str, seed: int, out: Path, extra, design_extra, reuse_fit
         "median_abs_err_calibrated": float(real["err_calibrated"].abs().median()),
         "max_abs_err_calibrated": float(real["err_calibrated"].abs().max()),
         "within_bar": within_bar(real["err_calibrated"]),
-        "noise_z": list(((tests["lift"] - tests["true_lift"]) / tests["lift_se"]).round(2)),
+        "noise_z": noise_z(tests),
         "null_roi_over_mean_true": (float(table.loc[null, "roi"].iloc[0] / mean_true)
                                     if null.any() else None),
         **interval_checks(table),

@@ -170,9 +170,7 @@ def planned_activity(x, w, multipliers, week_mask):
     x = jnp.asarray(x)
     w = jnp.asarray(w, x.dtype)
     delta_u = (1.0 - jnp.asarray(multipliers, x.dtype)) * own_activity(x, w) * week_mask[:, None]
-    eye = jnp.eye(w.shape[0], dtype=x.dtype)
-    flat = delta_u.reshape(-1, w.shape[0])
-    delta_x = solve((eye - w).T, flat.T).T.reshape(x.shape)
+    delta_x = propagate(delta_u.reshape(-1, w.shape[0]), w).reshape(x.shape)
     return jnp.maximum(x - delta_x, 0.0)
 
 
