@@ -40,9 +40,14 @@ def machine_kind() -> str:
     return arch
 
 
+def machine_dir() -> Path:
+    """Where this CPU kind's own set lives (recorded or not): tests/pinned/machines/<kind>/."""
+    return PINNED_ROOT / "machines" / machine_kind()
+
+
 def pinned_dir() -> Path:
     """This CPU kind's own recorded values where they exist, else tests/pinned/."""
-    own = PINNED_ROOT / "machines" / machine_kind()
+    own = machine_dir()
     return own if own.is_dir() else PINNED_ROOT
 
 
@@ -140,5 +145,5 @@ if __name__ == "__main__":
 
     args = sys.argv[1:]
     # --machine: record this CPU kind's own set (tests/pinned/machines/<kind>/)
-    root = PINNED_ROOT / "machines" / machine_kind() if "--machine" in args else PINNED_ROOT
+    root = machine_dir() if "--machine" in args else PINNED_ROOT
     record([a for a in args if a != "--machine"] or list(RUNS), root)
