@@ -23,7 +23,7 @@ from dcmmm.config import (
 )
 from dcmmm.data.panel import Panel
 from dcmmm.data.scaling import fit_scalers
-from dcmmm.evidence import effect_profile
+from dcmmm.evidence import JITTERS, effect_profile
 from dcmmm.fitted import Fitted
 from dcmmm.fitting import Fit, continuation_record, fit_members, fit_panel
 from dcmmm.outputs import write_analyses, write_run_report, write_table
@@ -136,7 +136,7 @@ def _with_evidence(run_dir: Path, fitted: Fitted) -> Fitted:
                              steps, spec.evidence.tolerance,
                              region_layout(spec.mesh, fitted.panel.n_regions))
     logger.info("evidence: effect profile of %d channels (%d refits of %d steps) in %.1f s",
-                fitted.panel.n_channels, 2 * fitted.panel.n_channels + 1, steps,
+                fitted.panel.n_channels, 2 * fitted.panel.n_channels + 1 + JITTERS, steps,
                 time.time() - started)
     rundir.write_json(run_dir / rundir.EVIDENCE, rundir.clean(profile))
     return dataclasses.replace(fitted, evidence=profile)

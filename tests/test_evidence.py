@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from dcmmm.evidence import (
     consistent_ratios,
     effect_profile,
     evidence_table,
+    nudged,
     roi_basis,
     spend_coverage,
 )
@@ -67,6 +69,8 @@ def test_roi_basis_of_a_flighted_and_a_constant_channel():
                              tolerance=0.25)
     nats, achieved = np.asarray(profile["nats"]), np.asarray(profile["achieved"])
     assert achieved.shape == nats.shape == (2, 2)
+    # controls from starts 0.1% apart end close: the costs below are not refit noise
+    assert 0.0 <= profile["noise_nats"] < 0.5, profile["noise_nats"]
     # the constant channel reaches both held ratios at a cost within noise
     np.testing.assert_allclose(achieved[1], [0.8, 1.25], atol=0.03)
     assert nats[1].max() < 2.0, nats
@@ -171,3 +175,34 @@ def test_without_a_profile_a_precise_test_alone_pins_an_always_on_channel(tolera
         assert "c1 is an extrapolation although tested" in note
     else:
         assert "pin every channel" in line and "tested" not in note
+
+
+@pytest.mark.parametrize("noise, basis", [(0.0, "measured"), (0.5, "measured"),
+                                          (1.5, "extrapolated")])
+def test_a_cost_within_the_refits_own_noise_rules_nothing_out(noise, basis):
+    """A hold costing 3 nats rules its ratio out at 2 nats, unless the free
+    controls from nudged starts already end more than 1 nat apart."""
+    coverage = pd.DataFrame({"channel": ["a"], "range_covered": [1.0]})
+    profile = {"nats": [[3.0, 40.0]], "achieved": [[0.8, 1.25]], "noise_nats": noise}
+    assert roi_basis(profile, coverage, 2.0, 0.25) == [basis]
+    lo, _ = consistent_ratios(profile, 2.0)
+    assert lo[0] == (0.8 if basis == "extrapolated" else 1.0)
+
+
+def test_the_summary_says_when_the_profile_is_too_noisy_to_measure():
+    from dcmmm.analysis.summary import basis_line
+    table = pd.DataFrame({"channel": ["a", "b"], "roi_basis": ["extrapolated"] * 2,
+                          "lift_tests": [0, 0], "profile_noise_nats": [17.8, 17.8]})
+    line = basis_line(table)
+    assert "extrapolated, not measured (roi_basis): a, b" in line
+    assert "end 18 nats apart (profile_noise_nats)" in line
+    assert "apart" not in basis_line(table.assign(profile_noise_nats=0.4))
+
+
+def test_a_nudged_start_moves_each_parameter_by_its_relative_size():
+    params = {"a": jnp.full((1000,), 2.0), "b": {"c": jnp.zeros(3), "d": jnp.asarray(-5.0)}}
+    out = nudged(params, 1e-3, jax.random.key(0))
+    rel = np.asarray(out["a"]) / 2.0 - 1.0
+    assert 0.8e-3 < rel.std() < 1.2e-3 and abs(rel.mean()) < 1e-4
+    assert np.all(np.asarray(out["b"]["c"]) == 0.0)  # a zero stays where it is
+    assert float(out["b"]["d"]) != -5.0 and abs(float(out["b"]["d"]) / -5.0 - 1.0) < 5e-3

@@ -178,6 +178,9 @@ def channel_rows(channels: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+NOISY_PROFILE = 2.0  # nats of profile refit noise (evidence.nats' default) worth a sentence
+
+
 def basis_line(channels: pd.DataFrame) -> str | None:
     """Which channels' ROI is an extrapolation (channels.csv's `roi_basis`),
     or None where the table has no basis."""
@@ -192,6 +195,11 @@ def basis_line(channels: pd.DataFrame) -> str | None:
         said.append(f"{what} extrapolated, not measured (roi_basis): {', '.join(guessed)}: the "
                     f"data cannot tell {it_or_them(guessed)}. python design.py run=<this run> "
                     "designs the lift test that can.")
+        noise = channels.get("profile_noise_nats")
+        if noise is not None and float(noise.max()) > NOISY_PROFILE:
+            said.append(f"The profile's refits from starts 0.1% apart end {float(noise.max()):.0f} "
+                        "nats apart (profile_noise_nats): a hold counts against an effect only "
+                        "beyond that noise.")
     if tested:
         said.append(f"{what} extrapolated although tested: {', '.join(tested)}: "
                     f"{'its' if len(tested) == 1 else 'their'} lift tests (calibration.csv) are "
