@@ -28,9 +28,10 @@ that always move together can trade their effects. Two pieces of evidence:
   their costs' distances from the control's is the refits' own noise
   (`noise_nats`); a cost within `nats` plus that noise rules nothing out.
   On the generator's panels the noise is about a nat; on the DMA panel,
-  whose refits do not settle in 100 steps (nor 300: one hold then cost 8
-  nats from the one-fit run's parameters and 40 from member 0 of an
-  ensemble, the same fit to float rounding), it is 19 nats. The
+  whose refits do not settle in 100 steps, it is 19 nats (nor in 300: a
+  probe then had one hold cost 8 nats from the one-fit run's parameters and
+  40 from member 0 of an ensemble, the same fit to float rounding;
+  experiments/design/README.md, "The profile's own noise"). The
   replicas are one vmapped program of 2C + 3 lanes.
 
 The basis (`roi_basis`): a channel whose effect can move by the tolerance in
@@ -166,7 +167,7 @@ def effect_profile(params: dict, batch: Batch, statics, spec: RunSpec, kpi_mean,
     one vmapped program (`dcmmm.train.replicas`). Returns {"ratios": [2]
     targets, "achieved": [C, 2] the effect reached / the fitted one, "nats":
     [C, 2] its cost against the control, "effect": [C] the fitted effects
-    (KPI units), "steps": steps}.
+    (KPI units), "steps": steps, "noise_nats": the refits' own noise}.
     """
     n_regions, n_weeks, n_channels = batch.x.shape
     ratios = profile_ratios(tolerance)
@@ -209,12 +210,18 @@ def effect_profile(params: dict, batch: Batch, statics, spec: RunSpec, kpi_mean,
 
 
 def nudged(params: dict, relative: float, key) -> dict:
-    """`params` with each value scaled by (1 + relative · a standard normal draw)."""
+    """`params` with each floating value scaled by (1 + relative · a standard
+    normal draw); other leaves as they are."""
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [
-        leaf * (1.0 + relative * jax.random.normal(k, jnp.shape(leaf), jnp.asarray(leaf).dtype))
-        for leaf, k in zip(leaves, keys)])
+
+    def one(leaf, k):
+        leaf = jnp.asarray(leaf)
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf
+        return leaf * (1.0 + relative * jax.random.normal(k, leaf.shape, leaf.dtype))
+
+    return jax.tree.unflatten(tree, [one(leaf, k) for leaf, k in zip(leaves, keys)])
 
 
 def consistent_ratios(profile: dict, nats: float) -> tuple[np.ndarray, np.ndarray]:

@@ -200,9 +200,11 @@ def test_the_summary_says_when_the_profile_is_too_noisy_to_measure():
 
 
 def test_a_nudged_start_moves_each_parameter_by_its_relative_size():
-    params = {"a": jnp.full((1000,), 2.0), "b": {"c": jnp.zeros(3), "d": jnp.asarray(-5.0)}}
+    params = {"a": jnp.full((1000,), 2.0), "b": {"c": jnp.zeros(3), "d": jnp.asarray(-5.0)},
+              "n": jnp.arange(3)}
     out = nudged(params, 1e-3, jax.random.key(0))
     rel = np.asarray(out["a"]) / 2.0 - 1.0
     assert 0.8e-3 < rel.std() < 1.2e-3 and abs(rel.mean()) < 1e-4
     assert np.all(np.asarray(out["b"]["c"]) == 0.0)  # a zero stays where it is
+    assert np.array_equal(np.asarray(out["n"]), [0, 1, 2])  # integers as they are
     assert float(out["b"]["d"]) != -5.0 and abs(float(out["b"]["d"]) / -5.0 - 1.0) < 5e-3
