@@ -224,11 +224,17 @@ def nudged(params: dict, relative: float, key) -> dict:
     return jax.tree.unflatten(tree, [one(leaf, k) for leaf, k in zip(leaves, keys)])
 
 
+def ruled_out_above(profile: dict, nats: float) -> float:
+    """The cost a hold must exceed to rule its ratio out: `nats` plus the
+    profile's own refit noise (0 for a profile recorded without it)."""
+    return nats + profile.get("noise_nats", 0.0)
+
+
 def consistent_ratios(profile: dict, nats: float) -> tuple[np.ndarray, np.ndarray]:
     """[C] lowest and highest effect ratio (reached / fitted) among the
     profile's points that cost at most `nats`, the fitted point (1) included."""
     cost, achieved = np.asarray(profile["nats"]), np.asarray(profile["achieved"])
-    ok = cost <= nats + profile.get("noise_nats", 0.0)
+    ok = cost <= ruled_out_above(profile, nats)
     return (np.where(ok, achieved, 1.0).min(axis=1, initial=1.0),
             np.where(ok, achieved, 1.0).max(axis=1, initial=1.0))
 
@@ -261,7 +267,7 @@ def roi_basis(profile: dict | None, coverage: pd.DataFrame, nats: float, toleran
     external = external or {}
     for c, name in enumerate(coverage["channel"]):
         if costs is not None:  # a cost within the refits' own noise rules nothing out
-            loose = bool((costs[c] <= nats + profile.get("noise_nats", 0.0)).any())
+            loose = bool((costs[c] <= ruled_out_above(profile, nats)).any())
         else:  # the spend range knows nothing of tests and priors: their own cost
             loose = (not external.get(name, 0.0) > nats
                      and bool(coverage["range_covered"].iloc[c] < RANGE_COVERED))
