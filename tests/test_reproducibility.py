@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 import dcmmm
 from dcmmm.errors import TrainingError
 from dcmmm.run import main as run_main
+from tests import compile_cache
 from tests.test_run import ROOT, TINY, _compose
 
 LONG = ["data.n_regions=4", "data.n_weeks=60", "model.dynamics.hidden=2", "train.progress=false",
@@ -69,7 +70,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, str(ROOT / "train.py"), *LONG, f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=compile_cache.without())  # killed mid-run
     ckpt = run_dir / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:

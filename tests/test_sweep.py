@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests import compile_cache
 from tests.test_collect_sweep import collect_cli
 from tests.test_run import ROOT, TINY
 
@@ -18,7 +19,8 @@ SWEEP = ["+experiment=smoke", *TINY, "seed=0,1"]
 def _multirun(args, sweep_dir):
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *SWEEP, *args,
                            f"hydra.sweep.dir={sweep_dir}"], capture_output=True, text=True,
-                          cwd=sweep_dir.parent, timeout=900)
+                          cwd=sweep_dir.parent, timeout=900,
+                          env=compile_cache.without())  # the jobs run side by side
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

@@ -18,6 +18,7 @@ from dcmmm.config import mesh_spec
 from dcmmm.errors import ConfigError
 from dcmmm.train.loss import Anchor, LossSpec, loss_terms
 from dcmmm.train.sharding import MeshSpec, RegionLayout, region_layout
+from tests import compile_cache
 from tests.fixtures import tiny_problem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,8 +109,8 @@ def test_two_local_processes_form_one_job():
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "tests.train.distributed_worker", str(port),
                                str(rank)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=ROOT, env=_env())
-             for rank in (0, 1)]
+                              text=True, cwd=ROOT, env=compile_cache.without(_env()))
+             for rank in (0, 1)]  # side by side: no shared compilation cache
     outs = [p.communicate(timeout=180) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
