@@ -20,11 +20,6 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
-        # the slow tests first (a stable sort: otherwise in collection order):
-        # pytest-xdist hands out tests in this order after the xdist_group
-        # groups, so the minutes-long ones start early instead of leaving one
-        # worker running them alone at the end of the suite
-        items.sort(key=lambda item: "slow" not in item.keywords)
         return
     skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
     for item in items:

@@ -13,9 +13,6 @@ from tests import compile_cache
 from tests.test_collect_sweep import collect_cli
 from tests.test_run import ROOT, TINY
 
-# one worker runs this module: its sweep fixtures (minutes each) run once
-pytestmark = pytest.mark.xdist_group("sweep")
-
 SWEEP = ["+experiment=smoke", *TINY, "seed=0,1"]
 
 

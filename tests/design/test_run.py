@@ -19,9 +19,6 @@ from dcmmm.loaded import load_run
 from dcmmm.run import main as run_main
 from tests.test_run import CONF, ROOT, TINY, _compose
 
-# one worker runs this module: the tiny run behind most of its tests fits once
-pytestmark = pytest.mark.xdist_group("design_run")
-
 TINY_RUN = [*TINY, "data.n_regions=8", "train.max_steps=40", "train.steps_per_call=20"]
 
 
